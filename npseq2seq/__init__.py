@@ -1,0 +1,15 @@
+"""npseq2seq: the Keras encoder-decoder LSTM in pure NumPy, every derivative by hand."""
+
+from . import activations, gradcheck, initializers, losses, optimizers
+from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
+from .losses import accuracy, mean_squared_error, softmax_cross_entropy
+from .optimizers import SGD, Adam, RMSprop
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",
+    "softmax_cross_entropy", "mean_squared_error", "accuracy",
+    "Adam", "SGD", "RMSprop",
+    "activations", "initializers", "losses", "optimizers", "gradcheck",
+]

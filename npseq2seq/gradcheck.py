@@ -1,0 +1,240 @@
+"""Gradient checking: compare hand-written gradients with finite differences.
+
+For a scalar function L of an array x, the centred difference
+
+    dL/dx_k  ~=  (L(x + eps e_k) - L(x - eps e_k)) / (2 eps)
+
+has error O(eps**2) (a one-sided difference has O(eps)). In float64 with
+eps = 1e-6 that leaves about 1e-10 of rounding noise for L of order 1, so a
+correct gradient agrees to ~1e-9 relative error or better, and a wrong one is
+off by 1e-3 or (much) more. In float32 the noise is ~1e-2: always check in float64.
+
+The relative error of an analytic gradient a against a numerical one n is
+
+    |a - n| / (|a| + |n|)        (L2 norms over the whole array)
+
+which is scale-free, 0 for a perfect match and 1 when one of them is zero.
+
+The toolkit:
+    numerical_gradient(f, x)                 the centred differences of f() w.r.t. x
+    check_gradients(f, arrays, analytic)     every element of every array
+    check_direction(f, arrays, analytic)     one random direction: cheap for big models
+    check_lstm / check_dense / check_softmax_cross_entropy / check_mean_squared_error
+                                             ready-made checks of this library's parts
+Each check returns a GradCheckReport; print it for a table.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layers.lstm import is_token_array
+from .losses import mean_squared_error, softmax_cross_entropy
+
+__all__ = [
+    "numerical_gradient",
+    "relative_error",
+    "GradCheckReport",
+    "check_gradients",
+    "check_direction",
+    "check_lstm",
+    "check_dense",
+    "check_softmax_cross_entropy",
+    "check_mean_squared_error",
+]
+
+DEFAULT_EPS = 1e-6
+DEFAULT_TOLERANCE = 1e-7
+
+
+def numerical_gradient(f, x, eps=DEFAULT_EPS):
+    """Centred finite differences of the scalar f() with respect to array x.
+
+    x is perturbed in place, one element at a time, and restored exactly; f
+    must read x (not a copy of it) each time it is called.
+    """
+    if x.dtype != np.float64:
+        raise TypeError(f"finite differences need a float64 array, got {x.dtype}; "
+                        f"build the layer or model with dtype=np.float64")
+    grad = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        original = x[k]
+        x[k] = original + eps
+        above = f()
+        x[k] = original - eps
+        below = f()
+        x[k] = original
+        grad[k] = (above - below) / (2 * eps)
+    return grad
+
+
+def relative_error(analytic, numeric):
+    """|a - n| / (|a| + |n|) with L2 norms; 0 when both are zero."""
+    a, n = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    scale = np.linalg.norm(a) + np.linalg.norm(n)
+    return 0.0 if scale == 0 else float(np.linalg.norm(a - n) / scale)
+
+
+@dataclass
+class CheckRow:
+    name: str
+    shape: tuple
+    relative_error: float
+    max_abs_error: float
+
+
+class GradCheckReport:
+    """The result of a check: one row per array, printable as a table."""
+
+    def __init__(self, rows, tolerance=DEFAULT_TOLERANCE, title="gradient check"):
+        self.rows, self.tolerance, self.title = list(rows), tolerance, title
+
+    @property
+    def max_error(self):
+        return max((row.relative_error for row in self.rows), default=0.0)
+
+    @property
+    def passed(self):
+        return self.max_error < self.tolerance
+
+    def __getitem__(self, name):
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def __str__(self):
+        width = max([len(r.name) for r in self.rows] + [9])
+        lines = [self.title,
+                 f"{'array':<{width}}  {'shape':<14}  {'rel. error':>10}  {'max |diff|':>10}"]
+        for r in self.rows:
+            verdict = "ok" if r.relative_error < self.tolerance else "FAIL"
+            lines.append(f"{r.name:<{width}}  {str(r.shape):<14}  {r.relative_error:>10.2e}  "
+                         f"{r.max_abs_error:>10.2e}  {verdict}")
+        lines.append(f"max relative error {self.max_error:.2e} (tolerance {self.tolerance:.0e}): "
+                     f"{'PASSED' if self.passed else 'FAILED'}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def check_gradients(f, arrays, analytic, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE,
+                    title="gradient check"):
+    """Check every element of every array.
+
+    f         callable () -> float, the scalar loss, reading `arrays` in place
+    arrays    {name: float64 array} the inputs to perturb
+    analytic  {name: array} the hand-written dL/d(array), same keys and shapes
+    """
+    rows = []
+    for name, x in arrays.items():
+        a = np.asarray(analytic[name])
+        if a.shape != x.shape:
+            raise ValueError(f"analytic gradient for {name!r} has shape {a.shape}, expected {x.shape}")
+        n = numerical_gradient(f, x, eps)
+        rows.append(CheckRow(name, x.shape, relative_error(a, n),
+                             float(np.max(np.abs(a - n), initial=0.0))))
+    return GradCheckReport(rows, tolerance, title)
+
+
+def check_direction(f, arrays, analytic, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE,
+                    seed=0, title="random-direction gradient check"):
+    """Check the gradient along one random unit direction d over all arrays.
+
+    numeric  = (f(x + eps d) - f(x - eps d)) / (2 eps)
+    analytic = sum over arrays of <dL/dx, d>
+    Two calls of f instead of two per element: the check for big models.
+    """
+    rng = np.random.default_rng(seed)
+    directions = {name: rng.standard_normal(x.shape) for name, x in arrays.items()}
+    norm = np.sqrt(sum(np.sum(d * d) for d in directions.values()))
+    directions = {name: d / norm for name, d in directions.items()}
+    originals = {name: x.copy() for name, x in arrays.items()}
+
+    def shifted(sign):
+        for name, x in arrays.items():
+            x[...] = originals[name] + sign * eps * directions[name]
+        return f()
+
+    try:
+        numeric = (shifted(+1) - shifted(-1)) / (2 * eps)
+    finally:
+        for name, x in arrays.items():
+            x[...] = originals[name]
+    expected = sum(float(np.sum(np.asarray(analytic[name]) * d)) for name, d in directions.items())
+    row = CheckRow("all arrays, one direction", (), relative_error(expected, numeric),
+                   abs(expected - numeric))
+    return GradCheckReport([row], tolerance, title)
+
+
+def _require_float64(layer):
+    if layer.dtype != np.float64:
+        raise TypeError(f"gradient checks need a float64 layer, got {layer.dtype}; "
+                        f"build it with dtype=np.float64")
+
+
+def check_lstm(layer, x, initial_state=None, seed=0, eps=DEFAULT_EPS,
+               tolerance=DEFAULT_TOLERANCE):
+    """Check an LSTM's gradients for its parameters, its input and (h0, c0).
+
+    The loss is L = sum(R * outputs) + sum(R_h * h_T) + sum(R_c * c_T) with
+    fixed random R's, so gradient flows in from every step's output and from
+    the final state at once.
+    """
+    _require_float64(layer)
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x) if is_token_array(x) else np.array(x, np.float64)
+    n, steps, u = x.shape[0], x.shape[1], layer.units
+    h0, c0 = (np.zeros((n, u)), np.zeros((n, u))) if initial_state is None else (
+        np.array(s, np.float64) for s in initial_state)
+    r_out, r_h, r_c = (rng.standard_normal(shape) for shape in ((n, steps, u), (n, u), (n, u)))
+
+    def loss():
+        outputs, (h, c), _ = layer.forward(x, (h0, c0))
+        return float(np.sum(r_out * outputs) + np.sum(r_h * h) + np.sum(r_c * c))
+
+    layer.zero_grads()
+    _, _, cache = layer.forward(x, (h0, c0))
+    dx, (dh0, dc0) = layer.backward(r_out, cache, d_state=(r_h, r_c))
+    arrays = {**layer.params, "h0": h0, "c0": c0}
+    analytic = {**{k: g.copy() for k, g in layer.grads.items()}, "h0": dh0, "c0": dc0}
+    if dx is not None:
+        arrays["x"], analytic["x"] = x, dx
+    return check_gradients(loss, arrays, analytic, eps, tolerance, title="LSTM gradient check")
+
+
+def check_dense(layer, x, seed=0, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE):
+    """Check a Dense layer's gradients for kernel, bias and input (L = sum(R * y))."""
+    _require_float64(layer)
+    x = np.array(x, np.float64)
+    r = np.random.default_rng(seed).standard_normal(x.shape[:-1] + (layer.units,))
+
+    def loss():
+        return float(np.sum(r * layer.forward(x)[0]))
+
+    layer.zero_grads()
+    _, cache = layer.forward(x)
+    dx = layer.backward(r, cache)
+    arrays = {**layer.params, "x": x}
+    analytic = {**{k: g.copy() for k, g in layer.grads.items()}, "x": dx}
+    return check_gradients(loss, arrays, analytic, eps, tolerance, title="Dense gradient check")
+
+
+def check_softmax_cross_entropy(logits, targets, mask=None, eps=DEFAULT_EPS,
+                                tolerance=DEFAULT_TOLERANCE):
+    """Check the fused softmax + cross-entropy gradient with respect to the logits."""
+    logits = np.array(logits, np.float64)
+    _, dlogits = softmax_cross_entropy(logits, targets, mask)
+    return check_gradients(lambda: softmax_cross_entropy(logits, targets, mask)[0],
+                           {"logits": logits}, {"logits": dlogits}, eps, tolerance,
+                           title="softmax cross-entropy gradient check")
+
+
+def check_mean_squared_error(predictions, targets, mask=None, eps=DEFAULT_EPS,
+                             tolerance=DEFAULT_TOLERANCE):
+    """Check the mean squared error gradient with respect to the predictions."""
+    predictions = np.array(predictions, np.float64)
+    _, grad = mean_squared_error(predictions, targets, mask)
+    return check_gradients(lambda: mean_squared_error(predictions, targets, mask)[0],
+                           {"predictions": predictions}, {"predictions": grad}, eps, tolerance,
+                           title="mean squared error gradient check")

@@ -1,0 +1,348 @@
+"""The LSTM, forward and backward through time, exactly as Keras computes it.
+
+Shapes: N batch, T time steps, D input features, u units.
+Parameters (Keras names and shapes):
+    kernel            W  (D, 4u)   input  -> gates
+    recurrent_kernel  U  (u, 4u)   hidden -> gates
+    bias              b  (4u,)
+The 4u gate columns are four blocks in Keras's order i, f, c, o.
+
+Forward, one step (sigma is the recurrent activation, sigmoid by default):
+
+    z   = x_t @ W + h_{t-1} @ U + b           (N, 4u), split into z_i z_f z_c z_o
+    i   = sigma(z_i)                          input gate
+    f   = sigma(z_f)                          forget gate
+    g   = tanh(z_c)                           candidate cell value
+    o   = sigma(z_o)                          output gate
+    c_t = f * c_{t-1} + i * g                 cell state
+    h_t = o * tanh(c_t)                       hidden state (the output)
+
+Backward, one step, given dh = dL/dh_t (from the output at t *and* from step
+t+1, the two added) and dc = dL/dc_t from step t+1:
+
+    do      = dh * tanh(c_t)
+    dc     += dh * o * (1 - tanh(c_t)**2)     h_t depends on c_t too
+    di      = dc * g
+    df      = dc * c_{t-1}
+    dg      = dc * i
+    dc_prev = dc * f                          the cell-state path to t-1
+    dz      = [di * sigma'(i), df * sigma'(f), dg * (1 - g**2), do * sigma'(o)]
+    dx      = dz @ W.T
+    dh_prev = dz @ U.T                        the hidden-state path to t-1
+    dW += x_t.T @ dz,  dU += h_{t-1}.T @ dz,  db += sum over N of dz
+
+`lstm_step_forward` / `lstm_step_backward` below are that reference, one step
+at a time, easy to read. `LSTM` runs whole sequences fast: the input
+projections x @ W + b of all steps in one product, the state buffers
+preallocated, and the weight gradients as one product over all steps. The
+tests assert the two give the same numbers.
+"""
+
+import numpy as np
+
+from ..activations import get_recurrent_activation, tanh_derivative
+from ..initializers import glorot_uniform, lstm_bias, make_rng, orthogonal
+
+__all__ = ["lstm_step_forward", "lstm_step_backward", "LSTM"]
+
+
+def split_gates(a):
+    """Split (..., 4u) into its four (..., u) blocks i, f, c, o (views, no copy)."""
+    u = a.shape[-1] // 4
+    return a[..., :u], a[..., u:2 * u], a[..., 2 * u:3 * u], a[..., 3 * u:]
+
+
+# ---------------------------------------------------------------------------
+# Reference: one time step, every equation spelled out.
+# ---------------------------------------------------------------------------
+
+def lstm_step_forward(x, h_prev, c_prev, kernel, recurrent_kernel, bias,
+                      recurrent_activation="sigmoid"):
+    """One LSTM step.
+
+    Inputs:
+        x                 (N, D)   input at step t
+        h_prev, c_prev    (N, u)   states from step t-1
+        kernel            (D, 4u)
+        recurrent_kernel  (u, 4u)
+        bias              (4u,)
+        recurrent_activation       'sigmoid', 'hard_sigmoid' or 'hard_sigmoid_keras3'
+    Returns:
+        h, c   (N, u)   states at step t
+        cache  tuple    what lstm_step_backward needs
+    """
+    sigma, _ = get_recurrent_activation(recurrent_activation)
+    z = x @ kernel + h_prev @ recurrent_kernel + bias
+    z_i, z_f, z_c, z_o = split_gates(z)
+    i = sigma(z_i)
+    f = sigma(z_f)
+    g = np.tanh(z_c)
+    o = sigma(z_o)
+    c = f * c_prev + i * g
+    tanh_c = np.tanh(c)
+    h = o * tanh_c
+    cache = (x, h_prev, c_prev, i, f, g, o, tanh_c,
+             kernel, recurrent_kernel, recurrent_activation)
+    return h, c, cache
+
+
+def lstm_step_backward(dh, dc, cache):
+    """Backward through one LSTM step. Does not modify its arguments.
+
+    Inputs:
+        dh     (N, u)   dL/dh_t, everything that reaches h_t (output at t + step t+1)
+        dc     (N, u)   dL/dc_t arriving from step t+1 (zeros at the last step)
+        cache           from lstm_step_forward
+    Returns:
+        dx                 (N, D)
+        dh_prev, dc_prev   (N, u)    gradients to carry to step t-1
+        dkernel            (D, 4u)
+        drecurrent_kernel  (u, 4u)
+        dbias              (4u,)
+    """
+    (x, h_prev, c_prev, i, f, g, o, tanh_c,
+     kernel, recurrent_kernel, recurrent_activation) = cache
+    _, sigma_derivative = get_recurrent_activation(recurrent_activation)
+    # h = o * tanh(c)
+    do = dh * tanh_c
+    dc = dc + dh * o * tanh_derivative(tanh_c)
+    # c = f * c_prev + i * g
+    di = dc * g
+    df = dc * c_prev
+    dg = dc * i
+    dc_prev = dc * f
+    # gates = activation(z)
+    dz = np.concatenate([di * sigma_derivative(i),
+                         df * sigma_derivative(f),
+                         dg * tanh_derivative(g),
+                         do * sigma_derivative(o)], axis=-1)
+    # z = x @ W + h_prev @ U + b
+    dx = dz @ kernel.T
+    dh_prev = dz @ recurrent_kernel.T
+    dkernel = x.T @ dz
+    drecurrent_kernel = h_prev.T @ dz
+    dbias = dz.sum(axis=0)
+    return dx, dh_prev, dc_prev, dkernel, drecurrent_kernel, dbias
+
+
+# ---------------------------------------------------------------------------
+# The layer: whole sequences, the fast path.
+# ---------------------------------------------------------------------------
+
+def is_token_array(x):
+    """Integer arrays are token ids; floating arrays are feature vectors."""
+    return np.issubdtype(np.asarray(x).dtype, np.integer)
+
+
+class LSTM:
+    """A Keras-compatible LSTM layer over whole sequences.
+
+    Parameters
+    ----------
+    input_dim : int
+        D, features per step (for token input: the vocabulary size).
+    units : int
+        u, the size of the hidden and cell states.
+    recurrent_activation : str
+        'sigmoid' (Keras 2.3+ default), 'hard_sigmoid' (Keras 2.0-2.2:
+        clip(0.2x + 0.5)) or 'hard_sigmoid_keras3' (clip(x/6 + 0.5)).
+    seed : int, np.random.Generator or None
+        Source of the initial weights (glorot_uniform kernel, orthogonal
+        recurrent kernel, zero bias with the forget block at 1).
+    dtype : float32 (fast) or float64 (for gradient checks).
+
+    Attributes
+    ----------
+    params, grads : dict
+        'kernel', 'recurrent_kernel', 'bias' -> arrays. `backward` adds into
+        `grads`; `zero_grads` clears them.
+    """
+
+    def __init__(self, input_dim, units, recurrent_activation="sigmoid",
+                 seed=None, dtype=np.float32):
+        get_recurrent_activation(recurrent_activation)  # fail early on a bad name
+        rng = make_rng(seed)
+        self.input_dim, self.units = int(input_dim), int(units)
+        self.recurrent_activation = recurrent_activation
+        self.dtype = np.dtype(dtype)
+        u = self.units
+        self.params = {
+            "kernel": glorot_uniform(rng, (self.input_dim, 4 * u), dtype),
+            "recurrent_kernel": orthogonal(rng, (u, 4 * u), dtype=dtype),
+            "bias": lstm_bias(u, dtype),
+        }
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+
+    def zero_grads(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    # -- forward ------------------------------------------------------------
+
+    def forward(self, x, initial_state=None):
+        """Run the LSTM over a whole sequence.
+
+        Inputs:
+            x              (N, T, D) features, or (N, T) integer tokens in 0..D-1
+                           (a token picks row `kernel[token]`: exactly what a
+                           one-hot vector times `kernel` gives)
+            initial_state  (h0, c0), each (N, u); zeros if None (as Keras)
+        Returns:
+            outputs   (N, T, u)  every h_t (Keras `return_sequences=True`)
+            (h, c)    (N, u)     final states (Keras `return_state=True`)
+            cache                for `backward`
+        """
+        x = self._check_input(x)
+        n, steps = x.shape[:2]
+        h0, c0 = self._initial_state(initial_state, n)
+        sigma, _ = get_recurrent_activation(self.recurrent_activation)
+        u, U = self.units, self.params["recurrent_kernel"]
+
+        # Time-major buffers; hs[0], cs[0] hold the initial state, so step t
+        # reads hs[t] and writes hs[t+1].
+        gates = self._input_projection(x)           # (T, N, 4u): x @ W + b, then the gates
+        hs = np.empty((steps + 1, n, u), self.dtype)
+        cs = np.empty((steps + 1, n, u), self.dtype)
+        tanh_cs = np.empty((steps, n, u), self.dtype)
+        hs[0], cs[0] = h0, c0
+        for t in range(steps):
+            z = gates[t]
+            z += hs[t] @ U                            # z = x_t @ W + b + h_{t-1} @ U
+            z[:, :2 * u] = sigma(z[:, :2 * u])        # i, f
+            np.tanh(z[:, 2 * u:3 * u], out=z[:, 2 * u:3 * u])  # g
+            z[:, 3 * u:] = sigma(z[:, 3 * u:])        # o
+            i, f, g, o = split_gates(z)
+            np.multiply(f, cs[t], out=cs[t + 1])      # c_t = f * c_{t-1} + i * g
+            cs[t + 1] += i * g
+            np.tanh(cs[t + 1], out=tanh_cs[t])
+            np.multiply(o, tanh_cs[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
+        cache = (x, gates, hs, cs, tanh_cs)
+        outputs = hs[1:].transpose(1, 0, 2)
+        return outputs, (hs[-1], cs[-1]), cache
+
+    def step(self, x_t, state=None):
+        """One step for inference: x_t (N, D) or (N,) tokens -> (h, c).
+
+        It runs `forward` on a length-1 sequence, so stepping gives exactly the
+        numbers a whole-sequence forward gives.
+        """
+        x_t = np.asarray(x_t)
+        _, state, _ = self.forward(x_t[:, None], state)
+        return state
+
+    # -- backward -----------------------------------------------------------
+
+    def backward(self, d_outputs, cache, d_state=None):
+        """Backpropagate through time.
+
+        Inputs:
+            d_outputs  (N, T, u) dL/dh_t for every output, or None
+            cache      from `forward`
+            d_state    (dh_T, dc_T), each (N, u): gradient on the final states
+                       (e.g. from whatever they were handed to), or None
+        Returns:
+            dx         (N, T, D) for feature input, None for token input
+            (dh0, dc0) (N, u) gradients for the initial state
+        Adds dL/dW, dL/dU, dL/db into `self.grads`.
+        """
+        x, gates, hs, cs, tanh_cs = cache
+        steps, n, u = tanh_cs.shape
+        _, sigma_derivative = get_recurrent_activation(self.recurrent_activation)
+        U = self.params["recurrent_kernel"]
+        dh, dc = self._final_state_gradient(d_state, n)
+        dz = np.empty_like(gates)                      # (T, N, 4u): dL/dz_t for every t
+        for t in reversed(range(steps)):
+            if d_outputs is not None:
+                dh += d_outputs[:, t]                  # from the output at t and from t+1
+            i, f, g, o = split_gates(gates[t])
+            dz_i, dz_f, dz_g, dz_o = split_gates(dz[t])
+            np.multiply(dh, tanh_cs[t], out=dz_o)      # do = dh * tanh(c_t)
+            dc += dh * o * tanh_derivative(tanh_cs[t])
+            np.multiply(dc, g, out=dz_i)               # di = dc * g
+            np.multiply(dc, cs[t], out=dz_f)           # df = dc * c_{t-1}
+            np.multiply(dc, i, out=dz_g)               # dg = dc * i
+            dc *= f                                    # dc_{t-1} = dc * f
+            dz_i *= sigma_derivative(i)
+            dz_f *= sigma_derivative(f)
+            dz_g *= tanh_derivative(g)
+            dz_o *= sigma_derivative(o)
+            dh = dz[t] @ U.T                           # dh_{t-1} = dz @ U.T
+        return self._accumulate_weight_gradients(x, hs, dz), (dh, dc)
+
+    def _accumulate_weight_gradients(self, x, hs, dz):
+        """dW, dU, db as one product each over all steps; returns dx (or None)."""
+        steps, n, _ = dz.shape
+        dz_flat = dz.reshape(steps * n, -1)
+        h_prev = hs[:-1].reshape(steps * n, -1)      # h_{t-1} for every t
+        self.grads["recurrent_kernel"] += h_prev.T @ dz_flat
+        self.grads["bias"] += dz_flat.sum(axis=0)
+        x_flat = self._time_major_inputs(x)
+        self.grads["kernel"] += x_flat.T @ dz_flat
+        if is_token_array(x):
+            return None
+        dx = dz_flat @ self.params["kernel"].T
+        return dx.reshape(steps, n, -1).transpose(1, 0, 2)
+
+    # -- helpers ------------------------------------------------------------
+
+    def _time_major_inputs(self, x):
+        """(T*N, D) inputs in time-major order; tokens become one-hot rows."""
+        flat = np.swapaxes(x, 0, 1).reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+        if not is_token_array(x):
+            return flat
+        one_hot = np.zeros((flat.size, self.input_dim), self.dtype)
+        one_hot[np.arange(flat.size), flat] = 1
+        return one_hot
+
+    def _input_projection(self, x):
+        """x_t @ W + b for all steps at once, time-major (T, N, 4u), a fresh array."""
+        W, b = self.params["kernel"], self.params["bias"]
+        if is_token_array(x):
+            return W[x.T] + b                          # row lookup == one-hot @ W
+        steps, n = x.shape[1], x.shape[0]
+        projected = self._time_major_inputs(x) @ W
+        projected += b
+        return projected.reshape(steps, n, -1)
+
+    def _check_input(self, x):
+        x = np.asarray(x)
+        if is_token_array(x):
+            if x.ndim != 2:
+                raise ValueError(
+                    f"integer token input must have shape (batch, steps), got shape "
+                    f"{x.shape}; for one-hot or real-valued input pass a float array "
+                    f"of shape (batch, steps, {self.input_dim})")
+            if x.size and (x.min() < 0 or x.max() >= self.input_dim):
+                raise ValueError(
+                    f"tokens must lie in 0..{self.input_dim - 1}, got values from "
+                    f"{x.min()} to {x.max()}")
+        elif x.ndim != 3 or x.shape[2] != self.input_dim:
+            hint = " (squeeze the extra axis)" if x.ndim == 4 else ""
+            raise ValueError(
+                f"LSTM input must have shape (batch, steps, {self.input_dim}) or be "
+                f"integer tokens (batch, steps), got shape {x.shape}{hint}")
+        else:
+            x = x.astype(self.dtype, copy=False)
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"LSTM input needs at least one sample and one step, got shape {x.shape}")
+        return x
+
+    def _initial_state(self, state, n):
+        if state is None:
+            zeros = np.zeros((n, self.units), self.dtype)
+            return zeros, zeros
+        h0, c0 = (np.asarray(s, dtype=self.dtype) for s in state)
+        for name, s in (("h0", h0), ("c0", c0)):
+            if s.shape != (n, self.units):
+                raise ValueError(f"initial state {name} must have shape ({n}, {self.units}), got {s.shape}")
+        return h0, c0
+
+    def _final_state_gradient(self, d_state, n):
+        """Fresh (dh, dc) arrays to accumulate into: the caller's are never modified."""
+        if d_state is None:
+            zeros = np.zeros((n, self.units), self.dtype)
+            return zeros, zeros.copy()
+        dh, dc = d_state
+        dh = np.zeros((n, self.units), self.dtype) if dh is None else np.array(dh, self.dtype)
+        dc = np.zeros((n, self.units), self.dtype) if dc is None else np.array(dc, self.dtype)
+        return dh, dc

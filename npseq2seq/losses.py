@@ -1,0 +1,116 @@
+"""Losses with their gradients, averaged over batch x time as Keras does.
+
+Softmax + categorical cross-entropy, fused. For logits z, p = softmax(z), and a
+target distribution y (one-hot, or an integer class k):
+
+    L_step = -sum_k y_k * log p_k
+    dL_step/dz = p * sum(y) - y      ( = p - y for a one-hot target)
+
+log p is computed as log_softmax(z), exact and finite for any logits. This is
+what Keras computes on TensorFlow, where a softmax output's logits are used
+directly; Keras's other path, which clips p to [1e-7, 1 - 1e-7] first, only
+differs once a probability drops below 1e-7.
+
+The loss is the mean over every (sample, step), or, with a `mask` of per-step
+weights, sum(mask * L_step) / sum(mask).
+
+Mean squared error, for real-valued targets:
+    L_step = mean_k (pred_k - y_k)**2,    dL_step/dpred = 2 * (pred - y) / K
+"""
+
+import numpy as np
+
+from .activations import log_softmax
+
+__all__ = ["softmax_cross_entropy", "mean_squared_error", "accuracy"]
+
+
+def softmax_cross_entropy(logits, targets, mask=None):
+    """Mean categorical cross-entropy of softmax(logits), and its gradient.
+
+    Inputs:
+        logits   (..., V) float
+        targets  (...) integer classes in 0..V-1, or (..., V) one-hot / probabilities
+        mask     (...) per-step weights (1 = counts, 0 = ignored), or None
+    Returns:
+        loss     float
+        dlogits  (..., V) dL/dlogits, same dtype as logits
+    """
+    logits = np.asarray(logits)
+    log_p = log_softmax(logits)
+    weights, total = _step_weights(mask, logits.shape[:-1], logits.dtype)
+    dlogits = np.exp(log_p)
+    if np.issubdtype(np.asarray(targets).dtype, np.integer):
+        targets = _check_class_targets(targets, logits.shape)
+        log_p_target = np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
+        step_loss = -log_p_target
+        np.put_along_axis(dlogits, targets[..., None],
+                          np.take_along_axis(dlogits, targets[..., None], axis=-1) - 1, axis=-1)
+    else:
+        targets = _check_same_shape("targets", targets, logits.shape, logits.dtype)
+        step_loss = -np.sum(targets * log_p, axis=-1)
+        dlogits *= np.sum(targets, axis=-1, keepdims=True)
+        dlogits -= targets
+    dlogits *= (weights / total)[..., None]
+    return float(np.sum(weights * step_loss) / total), dlogits
+
+
+def mean_squared_error(predictions, targets, mask=None):
+    """Mean squared error over the last axis, averaged over the rest; and its gradient.
+
+    Returns (loss, dL/dpredictions).
+    """
+    predictions = np.asarray(predictions)
+    targets = _check_same_shape("targets", targets, predictions.shape, predictions.dtype)
+    weights, total = _step_weights(mask, predictions.shape[:-1], predictions.dtype)
+    diff = predictions - targets
+    width = predictions.shape[-1]
+    loss = float(np.sum(weights * np.mean(diff * diff, axis=-1)) / total)
+    grad = diff * (2 / width) * (weights / total)[..., None]
+    return loss, grad.astype(predictions.dtype, copy=False)
+
+
+def accuracy(logits, targets, mask=None):
+    """Keras's `acc` for sequences: the mean over (sample, step) of argmax agreement.
+
+    `targets` are integer classes (...) or one-hot (..., V).
+    """
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if not np.issubdtype(targets.dtype, np.integer):
+        targets = np.argmax(targets, axis=-1)
+    weights, total = _step_weights(mask, logits.shape[:-1], np.float64)
+    hits = np.argmax(logits, axis=-1) == targets
+    return float(np.sum(weights * hits) / total)
+
+
+def _step_weights(mask, shape, dtype):
+    if mask is None:
+        return np.ones(shape, dtype), max(int(np.prod(shape)), 1)
+    mask = np.asarray(mask, dtype=dtype)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"mask must have shape {tuple(shape)} (one weight per step), got {mask.shape}")
+    total = mask.sum()
+    if total <= 0:
+        raise ValueError("mask selects no steps: its sum must be positive")
+    return mask, total
+
+
+def _check_class_targets(targets, logits_shape):
+    targets = np.asarray(targets)
+    classes = logits_shape[-1]
+    if targets.shape != tuple(logits_shape[:-1]):
+        raise ValueError(
+            f"integer targets must have shape {tuple(logits_shape[:-1])}, got {targets.shape}")
+    if targets.size and (targets.min() < 0 or targets.max() >= classes):
+        raise ValueError(
+            f"target classes must lie in 0..{classes - 1}, got values from "
+            f"{targets.min()} to {targets.max()}")
+    return targets
+
+
+def _check_same_shape(name, array, shape, dtype):
+    array = np.asarray(array, dtype=dtype)
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    return array

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from npseq2seq import LSTM
+from npseq2seq.gradcheck import (check_direction, check_gradients, check_lstm,
+                                 numerical_gradient, relative_error)
+
+
+def cubic_problem():
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+    return x, (lambda: float(np.sum(x ** 3))), 3 * x ** 2
+
+
+def test_numerical_gradient_of_a_known_function():
+    x, f, exact = cubic_problem()
+    np.testing.assert_allclose(numerical_gradient(f, x), exact, rtol=1e-9)
+    assert np.array_equal(x, cubic_problem()[0])  # restored exactly
+
+
+def test_check_passes_a_right_gradient_and_fails_a_wrong_one():
+    x, f, exact = cubic_problem()
+    assert check_gradients(f, {"x": x}, {"x": exact}).passed
+    wrong = exact.copy()
+    wrong[0, 1] *= -1  # a sign error in one element
+    report = check_gradients(f, {"x": x}, {"x": wrong})
+    assert not report.passed and report["x"].relative_error > 1e-2
+    assert "FAIL" in str(report)
+
+
+def test_direction_check_passes_right_and_fails_wrong():
+    x, f, exact = cubic_problem()
+    assert check_direction(f, {"x": x}, {"x": exact}).passed
+    assert not check_direction(f, {"x": x}, {"x": 1.01 * exact}).passed
+    assert np.array_equal(x, cubic_problem()[0])
+
+
+def test_relative_error_definition():
+    assert relative_error([1.0, 0.0], [1.0, 0.0]) == 0.0
+    assert relative_error([0.0], [0.0]) == 0.0
+    assert relative_error([1.0], [0.0]) == 1.0
+    assert relative_error([3.0], [1.0]) == pytest.approx(0.5)
+
+
+def test_report_table_lists_every_array():
+    layer = LSTM(3, 2, seed=0, dtype=np.float64)
+    report = check_lstm(layer, np.ones((1, 2, 3)))
+    text = str(report)
+    for name in ("kernel", "recurrent_kernel", "bias", "h0", "c0", "x", "PASSED"):
+        assert name in text
+
+
+def test_float32_is_refused_with_advice():
+    with pytest.raises(TypeError, match="dtype=np.float64"):
+        check_lstm(LSTM(3, 2, seed=0), np.ones((1, 2, 3)))

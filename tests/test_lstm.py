@@ -1,0 +1,245 @@
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from npseq2seq import LSTM, lstm_step_backward, lstm_step_forward
+from npseq2seq.gradcheck import check_gradients, check_lstm
+from npseq2seq.activations import RECURRENT_ACTIVATIONS
+
+ACTIVATIONS = sorted(RECURRENT_ACTIVATIONS)
+
+
+def random_state(rng, n, u):
+    return rng.standard_normal((n, u)), rng.standard_normal((n, u))
+
+
+# --- the reference step functions against finite differences ---------------
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_step_functions_gradients(activation):
+    rng = np.random.default_rng(1)
+    n, d, u = 3, 4, 5
+    x = rng.standard_normal((n, d))
+    h_prev, c_prev = random_state(rng, n, u)
+    W, U = rng.standard_normal((d, 4 * u)) * 0.5, rng.standard_normal((u, 4 * u)) * 0.5
+    b = rng.standard_normal(4 * u) * 0.5
+    r_h, r_c = random_state(rng, n, u)
+
+    def loss():
+        h, c, _ = lstm_step_forward(x, h_prev, c_prev, W, U, b, activation)
+        return float(np.sum(r_h * h) + np.sum(r_c * c))
+
+    _, _, cache = lstm_step_forward(x, h_prev, c_prev, W, U, b, activation)
+    dx, dh_prev, dc_prev, dW, dU, db = lstm_step_backward(r_h, r_c, cache)
+    report = check_gradients(
+        loss, {"x": x, "h_prev": h_prev, "c_prev": c_prev, "kernel": W, "recurrent_kernel": U, "bias": b},
+        {"x": dx, "h_prev": dh_prev, "c_prev": dc_prev, "kernel": dW, "recurrent_kernel": dU, "bias": db})
+    assert report.passed, str(report)
+
+
+def test_step_backward_does_not_modify_its_arguments():
+    rng = np.random.default_rng(2)
+    x, (h, c) = rng.standard_normal((2, 3)), random_state(rng, 2, 4)
+    W, U, b = rng.standard_normal((3, 16)), rng.standard_normal((4, 16)), np.zeros(16)
+    _, _, cache = lstm_step_forward(x, h, c, W, U, b)
+    dh, dc = random_state(rng, 2, 4)
+    dh_before, dc_before = dh.copy(), dc.copy()
+    lstm_step_backward(dh, dc, cache)
+    assert np.array_equal(dh, dh_before) and np.array_equal(dc, dc_before)
+
+
+# --- the whole-sequence layer against finite differences -------------------
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 5, 8, 12])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_sequence_gradients_from_outputs_and_final_state(steps, activation):
+    rng = np.random.default_rng(steps)
+    layer = LSTM(3, 4, recurrent_activation=activation, seed=steps, dtype=np.float64)
+    x = rng.standard_normal((2, steps, 3))
+    report = check_lstm(layer, x, random_state(rng, 2, 4), seed=steps)
+    assert report.passed, str(report)
+    assert {row.name for row in report.rows} == {"kernel", "recurrent_kernel", "bias", "h0", "c0", "x"}
+
+
+@pytest.mark.parametrize("steps", [1, 4, 12])
+def test_sequence_gradients_with_token_input(steps):
+    rng = np.random.default_rng(10 + steps)
+    layer = LSTM(6, 3, seed=1, dtype=np.float64)
+    report = check_lstm(layer, rng.integers(0, 6, (3, steps)), random_state(rng, 3, 3))
+    assert report.passed, str(report)
+
+
+def test_gradient_check_fails_on_a_broken_backward(monkeypatch):
+    """The check above can fail: break dc_{t-1} = dc * f and watch it catch it."""
+    layer = LSTM(3, 4, seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    original = layer.backward
+
+    def no_cell_path(d_outputs, cache, d_state=None):
+        x_, gates, hs, cs, tanh_cs = cache
+        gates = gates.copy()
+        gates[..., 4:8] = 0  # pretend f = 0 in the backward pass only
+        return original(d_outputs, (x_, gates, hs, cs, tanh_cs), d_state)
+
+    monkeypatch.setattr(layer, "backward", no_cell_path)
+    assert not check_lstm(layer, x).passed
+
+
+# --- the fast layer equals a loop of the reference step --------------------
+
+def reference_sequence(layer, x, h, c, d_outputs, dh_final, dc_final):
+    """Forward and backward by looping lstm_step_forward / lstm_step_backward."""
+    p = layer.params
+    caches, outputs = [], []
+    for t in range(x.shape[1]):
+        h, c, cache = lstm_step_forward(x[:, t], h, c, p["kernel"], p["recurrent_kernel"],
+                                        p["bias"], layer.recurrent_activation)
+        caches.append(cache)
+        outputs.append(h)
+    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    dxs = [None] * x.shape[1]
+    dh, dc = dh_final, dc_final
+    for t in reversed(range(x.shape[1])):
+        dx, dh, dc, dW, dU, db = lstm_step_backward(dh + d_outputs[:, t], dc, caches[t])
+        dxs[t] = dx
+        for name, g in zip(("kernel", "recurrent_kernel", "bias"), (dW, dU, db)):
+            grads[name] += g
+    return np.stack(outputs, 1), (h, c), np.stack(dxs, 1), (dh, dc), grads
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 6), steps=st.integers(1, 12), d=st.integers(1, 7), u=st.integers(1, 9),
+       seed=st.integers(0, 2**32 - 1), activation=st.sampled_from(ACTIVATIONS))
+def test_layer_equals_loop_of_reference_steps(n, steps, d, u, seed, activation):
+    rng = np.random.default_rng(seed)
+    layer = LSTM(d, u, recurrent_activation=activation, seed=seed, dtype=np.float64)
+    layer.params["bias"][:] = rng.standard_normal(4 * u)
+    x = rng.standard_normal((n, steps, d))
+    h0, c0 = random_state(rng, n, u)
+    d_out = rng.standard_normal((n, steps, u))
+    dh_T, dc_T = random_state(rng, n, u)
+
+    outputs, (h, c), cache = layer.forward(x, (h0, c0))
+    dx, (dh0, dc0) = layer.backward(d_out, cache, d_state=(dh_T, dc_T))
+    ref_out, (ref_h, ref_c), ref_dx, (ref_dh0, ref_dc0), ref_grads = reference_sequence(
+        layer, x, h0, c0, d_out, dh_T, dc_T)
+
+    tight = dict(rtol=1e-11, atol=1e-12)
+    for ours, ref in ((outputs, ref_out), (h, ref_h), (c, ref_c), (dx, ref_dx),
+                      (dh0, ref_dh0), (dc0, ref_dc0)):
+        np.testing.assert_allclose(ours, ref, **tight)
+    for name in ref_grads:
+        np.testing.assert_allclose(layer.grads[name], ref_grads[name], **tight)
+
+
+# --- tokens are one-hot rows -----------------------------------------------
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 5), steps=st.integers(1, 8), vocab=st.integers(1, 12),
+       seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from([np.float32, np.float64]))
+def test_token_input_equals_one_hot_input(n, steps, vocab, seed, dtype):
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, vocab, (n, steps))
+    one_hot = np.eye(vocab, dtype=dtype)[tokens]
+    d_out = rng.standard_normal((n, steps, 5)).astype(dtype)
+    results = []
+    for x in (tokens, one_hot):
+        layer = LSTM(vocab, 5, seed=seed, dtype=dtype)
+        outputs, (h, c), cache = layer.forward(x)
+        _, (dh0, dc0) = layer.backward(d_out, cache)
+        results.append([outputs, h, c, dh0, dc0] + list(layer.grads.values()))
+    for from_tokens, from_one_hot in zip(*results):
+        np.testing.assert_array_equal(from_tokens, from_one_hot)
+
+
+def test_feature_input_gradient_is_none_for_tokens():
+    layer = LSTM(4, 2, seed=0)
+    _, _, cache = layer.forward(np.array([[1, 3]]))
+    dx, _ = layer.backward(np.ones((1, 2, 2), np.float32), cache)
+    assert dx is None
+
+
+# --- stepping, states, dtypes, extremes, errors ----------------------------
+
+def test_stepping_one_at_a_time_equals_the_whole_sequence():
+    rng = np.random.default_rng(4)
+    layer = LSTM(7, 6, seed=4)
+    tokens = rng.integers(0, 7, (5, 9))
+    outputs, (h_T, c_T), _ = layer.forward(tokens)
+    state = None
+    for t in range(9):
+        state = layer.step(tokens[:, t], state)
+        np.testing.assert_array_equal(state[0], outputs[:, t])
+    np.testing.assert_array_equal(state[0], h_T)
+    np.testing.assert_array_equal(state[1], c_T)
+
+
+def test_zero_initial_state_is_the_default():
+    layer = LSTM(3, 4, seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 3, 3)).astype(np.float32)
+    zeros = np.zeros((2, 4), np.float32)
+    a, _, _ = layer.forward(x)
+    b, _, _ = layer.forward(x, (zeros, zeros))
+    assert np.array_equal(a, b)
+
+
+def test_float32_layer_computes_in_float32():
+    layer = LSTM(3, 4, seed=0)
+    outputs, (h, c), _ = layer.forward(np.ones((2, 3, 3)))
+    assert outputs.dtype == h.dtype == c.dtype == np.float32
+    assert all(p.dtype == np.float32 for p in layer.params.values())
+
+
+def test_keras_shapes_and_unit_forget_bias():
+    layer = LSTM(51, 128, seed=1)
+    assert layer.params["kernel"].shape == (51, 512)
+    assert layer.params["recurrent_kernel"].shape == (128, 512)
+    np.testing.assert_array_equal(layer.params["bias"][128:256], 1)
+    assert not layer.params["bias"][:128].any() and not layer.params["bias"][256:].any()
+
+
+def test_same_seed_gives_identical_layers():
+    a, b = LSTM(5, 6, seed=3), LSTM(5, 6, seed=3)
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_saturated_gates_stay_finite_and_silent(activation):
+    layer = LSTM(3, 4, recurrent_activation=activation, seed=0, dtype=np.float64)
+    x = np.full((2, 6, 3), 1e4)
+    x[1] = -1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        outputs, (h, c), cache = layer.forward(x)
+        dx, (dh0, dc0) = layer.backward(np.ones_like(outputs), cache, d_state=(np.ones((2, 4)), None))
+    for a in (outputs, h, c, dx, dh0, dc0, *layer.grads.values()):
+        assert np.all(np.isfinite(a))
+    assert np.all(np.abs(outputs) <= 1)
+
+
+def test_backward_does_not_modify_the_callers_state_gradient():
+    layer = LSTM(3, 4, seed=0)
+    outputs, _, cache = layer.forward(np.ones((2, 3, 3), np.float32))
+    dh, dc = np.ones((2, 4), np.float32), np.ones((2, 4), np.float32)
+    layer.backward(np.ones_like(outputs), cache, d_state=(dh, dc))
+    assert np.all(dh == 1) and np.all(dc == 1)
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.zeros((2, 1, 6, 51)), r"\(batch, steps, 51\).*got shape \(2, 1, 6, 51\).*squeeze"),
+    (np.zeros((2, 6, 50)), r"\(batch, steps, 51\).*got shape \(2, 6, 50\)"),
+    (np.array([[1, 2, 51]]), r"0\.\.50.*from 1 to 51"),
+    (np.array([1, 2, 3]), r"\(batch, steps\).*got shape \(3,\)"),
+    (np.zeros((0, 3, 51)), r"at least one sample"),
+])
+def test_bad_input_errors_say_what_was_expected_and_given(x, message):
+    with pytest.raises(ValueError, match=message):
+        LSTM(51, 4, seed=0).forward(x)
+
+
+def test_bad_initial_state_shape_is_named():
+    with pytest.raises(ValueError, match=r"h0 must have shape \(2, 4\), got \(3, 4\)"):
+        LSTM(3, 4, seed=0).forward(np.ones((2, 3, 3)), (np.zeros((3, 4)), np.zeros((3, 4))))

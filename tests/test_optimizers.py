@@ -1,0 +1,111 @@
+import math
+
+import numpy as np
+import pytest
+
+from npseq2seq import SGD, Adam, RMSprop
+from npseq2seq.optimizers import get_optimizer
+
+
+def test_adam_matches_a_hand_worked_example():
+    # p = 1, lr = 0.1, g = 0.5 then g = -0.2.  Step 1 (t = 1):
+    #   m = 0.1*0.5 = 0.05, v = 0.001*0.25 = 2.5e-4
+    #   alpha = 0.1*sqrt(1-0.999)/(1-0.9) = sqrt(0.001) = 0.0316227766
+    #   p = 1 - alpha*0.05/(sqrt(2.5e-4) + 1e-7) = 1 - 0.0316227766*0.05/0.0158114388
+    p = np.array([1.0])
+    adam = Adam(learning_rate=0.1)
+    adam.update([(p, np.array([0.5]))])
+    step1 = math.sqrt(0.001) * 0.05 / (math.sqrt(2.5e-4) + 1e-7)
+    assert p[0] == pytest.approx(1 - step1, rel=1e-15)
+    assert step1 == pytest.approx(0.0999993675, rel=1e-9)
+    # Step 2 (t = 2): m = 0.9*0.05 + 0.1*(-0.2) = 0.025
+    #   v = 0.999*2.5e-4 + 0.001*0.04 = 2.8975e-4
+    #   alpha = 0.1*sqrt(1-0.999**2)/(1-0.9**2)
+    adam.update([(p, np.array([-0.2]))])
+    alpha2 = 0.1 * math.sqrt(1 - 0.999**2) / (1 - 0.81)
+    step2 = alpha2 * 0.025 / (math.sqrt(2.8975e-4) + 1e-7)
+    assert p[0] == pytest.approx(1 - step1 - step2, rel=1e-14)
+    np.testing.assert_allclose(adam.slots["m"][0], [0.025], rtol=1e-14)
+    np.testing.assert_allclose(adam.slots["v"][0], [2.8975e-4], rtol=1e-14)
+
+
+def test_adam_keras_defaults():
+    adam = Adam()
+    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (0.001, 0.9, 0.999, 1e-7)
+
+
+def test_adam_keeps_float32_parameters_float32():
+    p = np.ones(3, np.float32)
+    Adam().update([(p, np.ones(3, np.float32))])
+    assert p.dtype == np.float32 and np.all(p < 1)
+
+
+def least_squares_problem():
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((20, 5)), rng.standard_normal(20)
+    x = np.zeros(5)
+
+    def loss_and_grad():
+        r = A @ x - b
+        return float(r @ r) / 20, 2 * A.T @ r / 20
+
+    return x, loss_and_grad
+
+
+@pytest.mark.parametrize("optimizer", [
+    Adam(learning_rate=0.05), SGD(learning_rate=0.05), SGD(learning_rate=0.02, momentum=0.9),
+    SGD(learning_rate=0.02, momentum=0.9, nesterov=True), RMSprop(learning_rate=0.01),
+    RMSprop(learning_rate=0.01, momentum=0.5, centered=True), Adam(learning_rate=0.05, clipnorm=0.1),
+    Adam(learning_rate=0.05, global_clipnorm=0.1)], ids=lambda o: type(o).__name__)
+def test_loss_goes_down(optimizer):
+    x, loss_and_grad = least_squares_problem()
+    first, _ = loss_and_grad()
+    for _ in range(200):
+        _, grad = loss_and_grad()
+        optimizer.update([(x, grad)])
+    assert loss_and_grad()[0] < 0.6 * first
+
+
+def test_sgd_momentum_rule():
+    p, sgd = np.array([1.0]), SGD(learning_rate=0.1, momentum=0.9)
+    sgd.update([(p, np.array([1.0]))])   # v = -0.1, p = 0.9
+    sgd.update([(p, np.array([1.0]))])   # v = -0.09 - 0.1 = -0.19, p = 0.71
+    assert p[0] == pytest.approx(0.71, rel=1e-14)
+
+
+def test_clipnorm_per_gradient_and_global():
+    p1, p2 = np.zeros(2), np.zeros(2)
+    g1, g2 = np.array([3.0, 4.0]), np.array([0.0, 0.1])
+    SGD(learning_rate=1.0, clipnorm=1.0).update([(p1, g1), (p2, g2)])
+    np.testing.assert_allclose(p1, [-0.6, -0.8])  # norm 5 scaled to 1
+    np.testing.assert_allclose(p2, [0.0, -0.1])   # norm 0.1 untouched
+    p1, p2 = np.zeros(2), np.zeros(2)
+    SGD(learning_rate=1.0, global_clipnorm=1.0).update([(p1, g1), (p2, g2)])
+    scale = 1 / np.sqrt(25.01)
+    np.testing.assert_allclose(np.concatenate([p1, p2]), -scale * np.array([3, 4, 0, 0.1]))
+
+
+def test_state_round_trip_resumes_exactly():
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(4) for _ in range(6)]
+    p_straight, straight = np.ones(4), Adam()
+    for g in grads:
+        straight.update([(p_straight, g)])
+    p_resumed, first = np.ones(4), Adam()
+    for g in grads[:3]:
+        first.update([(p_resumed, g)])
+    second = Adam()
+    second.set_state(first.get_state())
+    for g in grads[3:]:
+        second.update([(p_resumed, g)])
+    assert np.array_equal(p_straight, p_resumed)
+
+
+def test_get_optimizer_by_name_and_config():
+    assert isinstance(get_optimizer("adam"), Adam)
+    rms = get_optimizer(RMSprop(learning_rate=0.01).get_config())
+    assert isinstance(rms, RMSprop) and rms.learning_rate == 0.01
+    with pytest.raises(ValueError, match="adagrad"):
+        get_optimizer("adagrad")
+    with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1"):
+        Adam(learning_rate=-1)
