@@ -2,12 +2,18 @@
 
 from . import activations, gradcheck, initializers, losses, optimizers
 from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
+from .io import load, save
+from .models import EncoderDecoder, History, Seq2SeqModel
+from .tasks import one_hot, one_hot_decode, reversal_task
 from .losses import accuracy, mean_squared_error, softmax_cross_entropy
 from .optimizers import SGD, Adam, RMSprop
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EncoderDecoder", "Seq2SeqModel", "History",
+    "load", "save",
+    "reversal_task", "one_hot", "one_hot_decode",
     "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "accuracy",
     "Adam", "SGD", "RMSprop",

@@ -4,10 +4,11 @@ For a scalar function L of an array x, the centred difference
 
     dL/dx_k  ~=  (L(x + eps e_k) - L(x - eps e_k)) / (2 eps)
 
-has error O(eps**2) (a one-sided difference has O(eps)). In float64 with
-eps = 1e-6 that leaves about 1e-10 of rounding noise for L of order 1, so a
-correct gradient agrees to ~1e-9 relative error or better, and a wrong one is
-off by 1e-3 or (much) more. In float32 the noise is ~1e-2: always check in float64.
+has truncation error O(eps**2) (a one-sided difference has O(eps)) and
+rounding error of about 1e-16 * |L| / eps. The two balance near
+eps = (1e-16)**(1/3), about 1e-5, our default: a correct float64 gradient then
+agrees to ~1e-9 relative error, and a wrong one is off by 1e-3 or (much) more.
+In float32 the rounding noise alone is ~1e-2: always check in float64.
 
 The relative error of an analytic gradient a against a numerical one n is
 
@@ -21,6 +22,7 @@ The toolkit:
     check_direction(f, arrays, analytic)     one random direction: cheap for big models
     check_lstm / check_dense / check_softmax_cross_entropy / check_mean_squared_error
                                              ready-made checks of this library's parts
+    check_model(model, source, target)       a whole model, every weight
 Each check returns a GradCheckReport; print it for a table.
 """
 
@@ -41,9 +43,10 @@ __all__ = [
     "check_dense",
     "check_softmax_cross_entropy",
     "check_mean_squared_error",
+    "check_model",
 ]
 
-DEFAULT_EPS = 1e-6
+DEFAULT_EPS = 1e-5
 DEFAULT_TOLERANCE = 1e-7
 
 
@@ -238,3 +241,27 @@ def check_mean_squared_error(predictions, targets, mask=None, eps=DEFAULT_EPS,
     return check_gradients(lambda: mean_squared_error(predictions, targets, mask)[0],
                            {"predictions": predictions}, {"predictions": grad}, eps, tolerance,
                            title="mean squared error gradient check")
+
+
+def check_model(model, source, target, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE,
+                direction_only=False, seed=0):
+    """Check every weight of a whole model (float64) on one batch.
+
+    The loss is the model's own (cross-entropy, teacher-forced where the model
+    uses teacher forcing), so this covers the loss, Dense, the decoder, the
+    (h, c) hand-over and the encoder together. direction_only=True runs the
+    cheap one-direction check instead of every element.
+    """
+    _require_float64(model)
+    _, grads = model.loss_and_gradients(source, target)
+    named = model._named_params()
+    arrays = {name: param for name, param in named}
+    analytic = {name: grad for (name, _), grad in zip(named, grads)}
+
+    def loss():
+        return model.loss(source, target)
+
+    title = f"{type(model).__name__} gradient check"
+    if direction_only:
+        return check_direction(loss, arrays, analytic, eps, tolerance, seed, title)
+    return check_gradients(loss, arrays, analytic, eps, tolerance, title)

@@ -14,9 +14,11 @@ Keras writes the moment updates in the first form; the two are equal up to
 rounding, and we follow Keras's. (PyTorch adds epsilon after the bias
 correction of v, so it cannot match this to the last bit.)
 
-Gradient clipping, as Keras names it: `clipnorm` scales each gradient whose own
-L2 norm exceeds it; `global_clipnorm` scales all gradients together when their
-joint norm exceeds it.
+Gradient clipping: `clipnorm` scales all gradients of one update together
+when their joint L2 norm exceeds it (what Keras calls `global_clipnorm`; Keras's
+own `clipnorm` clips each variable separately). The models hand the optimizer
+all their weights as one flat array, so the two notions would only differ for
+a caller who passes several pairs.
 """
 
 import numpy as np
@@ -29,43 +31,43 @@ class Optimizer:
 
     slot_names = ()
 
-    def __init__(self, learning_rate, clipnorm=None, global_clipnorm=None):
-        for name, value in (("learning_rate", learning_rate), ("clipnorm", clipnorm),
-                            ("global_clipnorm", global_clipnorm)):
-            if value is not None and not (np.isfinite(value) and value > 0):
+    def __init__(self, learning_rate, clipnorm=None):
+        for name, value in (("learning_rate", learning_rate), ("clipnorm", clipnorm)):
+            if value is not None and not _positive_number(value):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         self.learning_rate = float(learning_rate)
-        self.clipnorm = clipnorm
-        self.global_clipnorm = global_clipnorm
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.iterations = 0
         self.slots = None          # name -> list of arrays, one per parameter
+        self._scratch = None       # work arrays, one per parameter
 
     def update(self, pairs):
         """Apply one step to every (param, grad) pair, in place."""
         pairs = list(pairs)
         if self.slots is None:
             self.slots = {name: [np.zeros_like(p) for p, _ in pairs] for name in self.slot_names}
+        if self._scratch is None or len(self._scratch) != len(pairs):
+            self._scratch = [(np.empty_like(p), np.empty_like(p)) for p, _ in pairs]
         self.iterations += 1
         grads = self._clip([g for _, g in pairs])
         for index, ((param, _), grad) in enumerate(zip(pairs, grads)):
             slots = {name: arrays[index] for name, arrays in self.slots.items()}
-            self._update_one(param, grad, slots)
+            self._update_one(param, grad, slots, self._scratch[index])
 
     def _clip(self, grads):
-        if self.clipnorm is not None:
-            grads = [g * min(1.0, self.clipnorm / max(_norm(g), 1e-30)) for g in grads]
-        if self.global_clipnorm is not None:
-            total = np.sqrt(sum(_norm(g) ** 2 for g in grads))
-            scale = min(1.0, self.global_clipnorm / max(total, 1e-30))
-            grads = [g * scale for g in grads]
-        return grads
+        if self.clipnorm is None:
+            return grads
+        total = np.sqrt(sum(_squared_norm(g) for g in grads))
+        if total <= self.clipnorm:
+            return grads
+        return [g * (self.clipnorm / total) for g in grads]
 
-    def _update_one(self, param, grad, slots):
+    def _update_one(self, param, grad, slots, scratch):
         raise NotImplementedError
 
     def get_config(self):
         config = {"name": type(self).__name__, "learning_rate": self.learning_rate,
-                  "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm}
+                  "clipnorm": self.clipnorm}
         config.update(self._hyperparameters())
         return config
 
@@ -85,8 +87,14 @@ class Optimizer:
             name: [np.array(a) for a in slots[name]] for name in self.slot_names}
 
 
-def _norm(g):
-    return float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+def _squared_norm(g):
+    g = np.asarray(g, np.float64).ravel()
+    return float(g @ g)
+
+
+def _positive_number(value):
+    return (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            and np.isfinite(value) and value > 0)
 
 
 class Adam(Optimizer):
@@ -95,19 +103,29 @@ class Adam(Optimizer):
     slot_names = ("m", "v")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+                 clipnorm=None):
+        super().__init__(learning_rate, clipnorm)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
-    def _update_one(self, param, grad, slots):
+    def _update_one(self, param, grad, slots, scratch):
         m, v, t = slots["m"], slots["v"], self.iterations
         alpha = self.learning_rate * (1 - self.beta_2 ** t) ** 0.5 / (1 - self.beta_1 ** t)
-        m += (grad - m) * (1 - self.beta_1)
-        v += (grad * grad - v) * (1 - self.beta_2)
-        param -= (m * alpha) / (np.sqrt(v) + self.epsilon)
+        a, b = scratch   # the same equations, in place: no temporaries
+        np.subtract(grad, m, out=a)          # m += (g - m) * (1 - beta_1)
+        a *= 1 - self.beta_1
+        m += a
+        np.multiply(grad, grad, out=a)       # v += (g*g - v) * (1 - beta_2)
+        a -= v
+        a *= 1 - self.beta_2
+        v += a
+        np.multiply(m, alpha, out=a)         # p -= (m * alpha) / (sqrt(v) + epsilon)
+        np.sqrt(v, out=b)
+        b += self.epsilon
+        a /= b
+        param -= a
 
 
 class SGD(Optimizer):
@@ -118,9 +136,8 @@ class SGD(Optimizer):
 
     slot_names = ("velocity",)
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False,
-                 clipnorm=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None):
+        super().__init__(learning_rate, clipnorm)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
@@ -128,7 +145,7 @@ class SGD(Optimizer):
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update_one(self, param, grad, slots):
+    def _update_one(self, param, grad, slots, scratch):
         if self.momentum == 0:
             param -= self.learning_rate * grad
             return
@@ -151,8 +168,8 @@ class RMSprop(Optimizer):
     slot_names = ("velocity", "average_gradient", "momentum")
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, clipnorm=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, global_clipnorm)
+                 centered=False, clipnorm=None):
+        super().__init__(learning_rate, clipnorm)
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
         self.centered = bool(centered)
 
@@ -160,7 +177,7 @@ class RMSprop(Optimizer):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
 
-    def _update_one(self, param, grad, slots):
+    def _update_one(self, param, grad, slots, scratch):
         velocity = slots["velocity"]
         velocity *= self.rho
         velocity += (1 - self.rho) * grad * grad

@@ -199,23 +199,28 @@ class LSTM:
         u, U = self.units, self.params["recurrent_kernel"]
 
         # Time-major buffers; hs[0], cs[0] hold the initial state, so step t
-        # reads hs[t] and writes hs[t+1].
-        gates = self._input_projection(x)           # (T, N, 4u): x @ W + b, then the gates
+        # reads hs[t], cs[t] and writes hs[t+1], cs[t+1].
+        gates = self._input_projection(x)             # (T, N, 4u): x_t @ W + b, then the gates
         hs = np.empty((steps + 1, n, u), self.dtype)
         cs = np.empty((steps + 1, n, u), self.dtype)
         tanh_cs = np.empty((steps, n, u), self.dtype)
         hs[0], cs[0] = h0, c0
+        recurrent = np.empty((n, 4 * u), self.dtype)
+        i_times_g = np.empty((n, u), self.dtype)
         for t in range(steps):
             z = gates[t]
-            z += hs[t] @ U                            # z = x_t @ W + b + h_{t-1} @ U
-            z[:, :2 * u] = sigma(z[:, :2 * u])        # i, f
-            np.tanh(z[:, 2 * u:3 * u], out=z[:, 2 * u:3 * u])  # g
-            z[:, 3 * u:] = sigma(z[:, 3 * u:])        # o
+            z += np.matmul(hs[t], U, out=recurrent)     # z = x_t @ W + b + h_{t-1} @ U
             i, f, g, o = split_gates(z)
-            np.multiply(f, cs[t], out=cs[t + 1])      # c_t = f * c_{t-1} + i * g
-            cs[t + 1] += i * g
+            # i, f, o = sigma(z_i, z_f, z_o); g = tanh(z_c). sigma runs over all of z
+            # (one contiguous pass is faster than three strided ones), so z_c is
+            # kept aside first and its block overwritten with tanh(z_c).
+            np.copyto(i_times_g, g)
+            sigma(z, out=z)
+            np.tanh(i_times_g, out=g)
+            np.multiply(f, cs[t], out=cs[t + 1])        # c_t = f * c_{t-1} + i * g
+            cs[t + 1] += np.multiply(i, g, out=i_times_g)
             np.tanh(cs[t + 1], out=tanh_cs[t])
-            np.multiply(o, tanh_cs[t], out=hs[t + 1])  # h_t = o * tanh(c_t)
+            np.multiply(o, tanh_cs[t], out=hs[t + 1])   # h_t = o * tanh(c_t)
         cache = (x, gates, hs, cs, tanh_cs)
         outputs = hs[1:].transpose(1, 0, 2)
         return outputs, (hs[-1], cs[-1]), cache
@@ -248,25 +253,29 @@ class LSTM:
         x, gates, hs, cs, tanh_cs = cache
         steps, n, u = tanh_cs.shape
         _, sigma_derivative = get_recurrent_activation(self.recurrent_activation)
-        U = self.params["recurrent_kernel"]
+        U_T = self.params["recurrent_kernel"].T
         dh, dc = self._final_state_gradient(d_state, n)
-        dz = np.empty_like(gates)                      # (T, N, 4u): dL/dz_t for every t
+        dz = np.empty_like(gates)                       # (T, N, 4u): dL/dz_t for every t
+        slope = np.empty((n, 4 * u), self.dtype)        # activation derivatives at step t
+        through_c = np.empty((n, u), self.dtype)
         for t in reversed(range(steps)):
             if d_outputs is not None:
-                dh += d_outputs[:, t]                  # from the output at t and from t+1
+                dh += d_outputs[:, t]                   # from the output at t and from t+1
             i, f, g, o = split_gates(gates[t])
             dz_i, dz_f, dz_g, dz_o = split_gates(dz[t])
-            np.multiply(dh, tanh_cs[t], out=dz_o)      # do = dh * tanh(c_t)
-            dc += dh * o * tanh_derivative(tanh_cs[t])
-            np.multiply(dc, g, out=dz_i)               # di = dc * g
-            np.multiply(dc, cs[t], out=dz_f)           # df = dc * c_{t-1}
-            np.multiply(dc, i, out=dz_g)               # dg = dc * i
-            dc *= f                                    # dc_{t-1} = dc * f
-            dz_i *= sigma_derivative(i)
-            dz_f *= sigma_derivative(f)
-            dz_g *= tanh_derivative(g)
-            dz_o *= sigma_derivative(o)
-            dh = dz[t] @ U.T                           # dh_{t-1} = dz @ U.T
+            np.multiply(dh, tanh_cs[t], out=dz_o)       # do = dh * tanh(c_t)
+            tanh_derivative(tanh_cs[t], out=through_c)  # dc += dh * o * (1 - tanh(c_t)**2)
+            through_c *= o
+            through_c *= dh
+            dc += through_c
+            np.multiply(dc, g, out=dz_i)                # di = dc * g
+            np.multiply(dc, cs[t], out=dz_f)            # df = dc * c_{t-1}
+            np.multiply(dc, i, out=dz_g)                # dg = dc * i
+            dc *= f                                     # dc_{t-1} = dc * f
+            sigma_derivative(gates[t], out=slope)       # sigma'(z) for i, f, o ...
+            tanh_derivative(g, out=slope[:, 2 * u:3 * u])  # ... and tanh'(z_c) for g
+            dz[t] *= slope
+            dh = np.matmul(dz[t], U_T, out=dh)          # dh_{t-1} = dz @ U.T
         return self._accumulate_weight_gradients(x, hs, dz), (dh, dc)
 
     def _accumulate_weight_gradients(self, x, hs, dz):

@@ -1,0 +1,110 @@
+"""Time one training epoch of the tutorial's model, npseq2seq beside its peers.
+
+    python benchmarks/bench_train.py                 # npseq2seq, plus Keras if installed
+    python benchmarks/bench_train.py --repeats 5 --samples 100000
+
+Each library trains the state-passing encoder-decoder (SPEC.md, model A) for one
+epoch on the same reversal-task data (batch 32, Adam, Keras initialisation),
+then decodes 1,000 held-out sequences greedily. Reported: the median epoch time
+over the repeats, the epoch's loss and per-step accuracy, the exact-sequence
+accuracy, and each peer's time as a ratio to npseq2seq's. Keras (TensorFlow) is
+an optional import: without it the row is skipped with a message.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import npseq2seq as ns
+
+
+def run_npseq2seq(data, args, seed):
+    (src, tgt), (test_src, test_tgt) = data
+    model = ns.EncoderDecoder(args.cardinality, args.units, seed=seed)
+    start = time.perf_counter()
+    history = model.fit(src, tgt, epochs=1, batch_size=32, verbose=0)
+    seconds = time.perf_counter() - start
+    seq_acc = model.evaluate(test_src, test_tgt)["seq_acc"]
+    return seconds, history.history["loss"][0], history.history["acc"][0], seq_acc
+
+
+def run_keras(data, args, seed):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    (src, tgt), (test_src, test_tgt) = data
+    f, u = args.cardinality, args.units
+    encoder_input = layers.Input((None, f))
+    _, h, c = layers.LSTM(u, return_state=True)(encoder_input)
+    decoder_input = layers.Input((None, f))
+    decoder_lstm = layers.LSTM(u, return_sequences=True, return_state=True)
+    decoder_output, _, _ = decoder_lstm(decoder_input, initial_state=[h, c])
+    dense = layers.Dense(f, activation="softmax")
+    model = keras.Model([encoder_input, decoder_input], dense(decoder_output))
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"])
+    one_hot = np.eye(f, dtype=np.float32)
+    shifted = np.concatenate([np.zeros_like(tgt[:, :1]), tgt[:, :-1]], axis=1)
+    start = time.perf_counter()
+    history = model.fit([one_hot[src], one_hot[shifted]], one_hot[tgt], epochs=1,
+                        batch_size=32, verbose=0)
+    seconds = time.perf_counter() - start
+    encoder = keras.Model(encoder_input, [h, c])
+    state_h, state_c = layers.Input((u,)), layers.Input((u,))
+    step_output, step_h, step_c = decoder_lstm(decoder_input, initial_state=[state_h, state_c])
+    decoder = keras.Model([decoder_input, state_h, state_c], [dense(step_output), step_h, step_c])
+    state = encoder.predict(one_hot[test_src], verbose=0)
+    token = np.zeros(len(test_src), np.int64)
+    decoded = []
+    for _ in range(test_tgt.shape[1]):
+        probs, *state = decoder.predict([one_hot[token][:, None], *state], verbose=0)
+        token = probs[:, 0].argmax(-1)
+        decoded.append(token)
+    seq_acc = float(np.mean(np.all(np.stack(decoded, 1) == test_tgt, axis=1)))
+    return seconds, history.history["loss"][0], history.history["acc"][0], seq_acc
+
+
+PEERS = {"npseq2seq": run_npseq2seq, "keras": run_keras}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--cardinality", type=int, default=51)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    args = parser.parse_args()
+    rows = {}
+    for repeat in range(args.repeats):
+        seed = repeat + 1
+        data = (ns.reversal_task(args.samples, cardinality=args.cardinality, seed=seed),
+                ns.reversal_task(1000, cardinality=args.cardinality, seed=10_000 + seed))
+        for name in args.peers:
+            try:
+                rows.setdefault(name, []).append(PEERS[name](data, args, seed))
+            except ImportError as error:
+                print(f"skipping {name}: {error}")
+                args.peers = [p for p in args.peers if p != name]
+                rows.pop(name, None)
+            else:
+                print(name, "run", repeat + 1, "epoch %.2fs loss %.4f acc %.4f seq_acc %.4f"
+                      % rows[name][-1], flush=True)
+    report(rows, args)
+
+
+def report(rows, args):
+    print(f"\none epoch, {args.samples} samples, {args.units} units, batch 32; "
+          f"medians of {args.repeats} runs")
+    print(f"{'library':<10} {'epoch s':>8} {'loss':>7} {'acc':>7} {'seq_acc':>8} {'vs npseq2seq':>13}")
+    base = statistics.median(r[0] for r in rows["npseq2seq"]) if "npseq2seq" in rows else None
+    for name, runs in rows.items():
+        seconds, loss, acc, seq_acc = (statistics.median(column) for column in zip(*runs))
+        ratio = f"{seconds / base:.2f}x" if base else "-"
+        print(f"{name:<10} {seconds:>8.2f} {loss:>7.4f} {acc:>7.4f} {seq_acc:>8.4f} {ratio:>13}")
+
+
+if __name__ == "__main__":
+    main()

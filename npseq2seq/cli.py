@@ -1,0 +1,177 @@
+"""The `npseq2seq` command: train, evaluate, predict, gradcheck.
+
+`npseq2seq train` with no options is the tutorial's run: 100,000 reversal
+sequences (6 integers in 1..50, the first 3 reversed), one epoch, 128 units,
+batch 32, Adam; then the accuracy on 1,000 held-out sequences and ten spot
+checks. Every user error ends as one line on stderr and exit status 2;
+`--debug` shows the traceback instead.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from . import gradcheck
+from .io import load
+from .models import EncoderDecoder
+from .optimizers import Adam
+from .tasks import reversal_task
+
+MODELS = {"encoder-decoder": EncoderDecoder}
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (ValueError, TypeError, OSError, KeyError) as error:
+        if args.debug:
+            raise
+        print(f"npseq2seq {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"npseq2seq {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="npseq2seq",
+        description="The Keras encoder-decoder LSTM in pure NumPy: train it on the integer "
+                    "reversal task, evaluate, predict, and check its gradients.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_train(commands)
+    add_evaluate(commands)
+    add_predict(commands)
+    add_gradcheck(commands)
+    return parser
+
+
+def _command(commands, name, help_text, run):
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub.set_defaults(run=run)
+    return sub
+
+
+def _add_task_options(sub, samples, n_in=6, n_out=3, cardinality=51):
+    sub.add_argument("--samples", type=int, default=samples, help=f"sequences (default {samples})")
+    sub.add_argument("--n-in", type=int, default=n_in, help=f"source length (default {n_in})")
+    sub.add_argument("--n-out", type=int, default=n_out, help=f"target length (default {n_out})")
+    sub.add_argument("--cardinality", type=int, default=cardinality,
+                     help=f"vocabulary size incl. the start token 0 (default {cardinality})")
+
+
+# -- train ---------------------------------------------------------------------
+
+def add_train(commands):
+    sub = _command(commands, "train", "train a model on the reversal task (defaults: the tutorial's run)",
+                   run_train)
+    _add_task_options(sub, samples=100_000)
+    sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder",
+                     help="which design (default encoder-decoder, the tutorial's)")
+    sub.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
+    sub.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
+    sub.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    sub.add_argument("--learning-rate", type=float, default=0.002,
+                     help="Adam's learning rate (default 0.002; Keras's default 0.001 reaches "
+                          "98.4-99.4%% exact after one epoch, 0.002 reaches 99.9-100%%)")
+    sub.add_argument("--seed", type=int, default=1, help="seed for data and weights (default 1)")
+    sub.add_argument("--test-samples", type=int, default=1000,
+                     help="held-out sequences for the accuracy (default 1000)")
+    sub.add_argument("--save", metavar="PATH", help="write the trained model to PATH (.npz)")
+    sub.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                     help="0 silent, 1 progress bar (default), 2 one line per epoch")
+
+
+def run_train(args):
+    train_seed, test_seed = np.random.SeedSequence(args.seed).spawn(2)
+    task = {"n_in": args.n_in, "n_out": args.n_out, "cardinality": args.cardinality}
+    source, target = reversal_task(args.samples, seed=train_seed, **task)
+    test_source, test_target = reversal_task(args.test_samples, seed=test_seed, **task)
+    model = MODELS[args.model](args.cardinality, args.units, seed=args.seed)
+    model.metadata["task"] = task
+    model.fit(source, target, epochs=args.epochs, batch_size=args.batch_size,
+              verbose=args.verbose, optimizer=Adam(learning_rate=args.learning_rate))
+    report_accuracy(model, test_source, test_target)
+    if args.save:
+        model.save(args.save)
+        print(f"saved {args.save}")
+
+
+def report_accuracy(model, source, target, spot_checks=10):
+    predicted = model.predict(source, n_steps=target.shape[1])
+    exact = np.all(predicted == target, axis=1)
+    print(f"Accuracy: {100 * exact.mean():.2f}%")
+    for x, y, yhat in zip(source[:spot_checks], target, predicted):
+        print(f"X={x.tolist()} y={y.tolist()}, yhat={yhat.tolist()}")
+
+
+# -- evaluate, predict ---------------------------------------------------------------
+
+def add_evaluate(commands):
+    sub = _command(commands, "evaluate", "evaluate a saved model on new reversal sequences",
+                   run_evaluate)
+    sub.add_argument("model", help="a model file written by `train --save`")
+    sub.add_argument("--samples", type=int, default=1000, help="sequences (default 1000)")
+    sub.add_argument("--seed", type=int, default=12345, help="seed for the sequences")
+
+
+def run_evaluate(args):
+    model = load(args.model)
+    task = model.metadata.get("task")
+    if task is None:
+        raise ValueError(f"{args.model} does not record the task it was trained on; "
+                         f"use the Python API's model.evaluate(source, target)")
+    source, target = reversal_task(args.samples, seed=args.seed, **task)
+    result = model.evaluate(source, target)
+    print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
+    report_accuracy(model, source, target, spot_checks=0)
+
+
+def add_predict(commands):
+    sub = _command(commands, "predict", "decode one source sequence with a saved model",
+                   run_predict)
+    sub.add_argument("model", help="a model file written by `train --save`")
+    sub.add_argument("tokens", type=int, nargs="+", help="the source integers")
+    sub.add_argument("--steps", type=int, help="output length (default: the trained length)")
+
+
+def run_predict(args):
+    model = load(args.model)
+    source = np.array([args.tokens], dtype=np.int64)
+    print(" ".join(str(t) for t in model.predict(source, n_steps=args.steps)[0]))
+
+
+# -- gradcheck -----------------------------------------------------------------------
+
+def add_gradcheck(commands):
+    sub = _command(commands, "gradcheck",
+                   "check the whole model's gradients against finite differences (float64)",
+                   run_gradcheck)
+    sub.add_argument("model_file", nargs="?", help="check this saved model's weights "
+                     "(default: a small random model)")
+    sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder")
+    sub.add_argument("--units", type=int, default=4, help="LSTM units (default 4)")
+    _add_task_options(sub, samples=3, n_in=5, n_out=3, cardinality=7)
+    sub.add_argument("--seed", type=int, default=0)
+
+
+def run_gradcheck(args):
+    if args.model_file:
+        model = load(args.model_file).astype(np.float64)
+        task = model.metadata.get("task") or {"n_in": args.n_in, "n_out": args.n_out,
+                                              "cardinality": model.n_features}
+    else:
+        task = {"n_in": args.n_in, "n_out": args.n_out, "cardinality": args.cardinality}
+        model = MODELS[args.model](args.cardinality, args.units, seed=args.seed, dtype=np.float64)
+    source, target = reversal_task(args.samples, seed=args.seed, **task)
+    report = gradcheck.check_model(model, source, target)
+    print(report)
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

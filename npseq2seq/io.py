@@ -1,0 +1,139 @@
+"""Saving and loading models: one `.npz` file, no pickles.
+
+The file holds
+    __config__                  a JSON string: format name and version, the model
+                                class and its constructor arguments, the optimizer's
+                                settings and step count, the shuffling RNG's state
+    weights/<layer>/<name>      every weight, Keras names ('weights/encoder/kernel')
+    optimizer/<slot>/<index>    the optimizer's moment arrays, if it has been used
+
+`save` writes to a temporary file in the same folder and renames it over the
+target, so an interrupted save leaves any earlier file whole. `load` reads
+with `allow_pickle=False` and checks every array against the config.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .optimizers import get_optimizer
+
+__all__ = ["save", "load", "FORMAT", "VERSION"]
+
+FORMAT = "npseq2seq"
+VERSION = 1
+
+
+def _model_classes():
+    from .models import EncoderDecoder
+
+    return {"EncoderDecoder": EncoderDecoder}
+
+
+def save(model, path):
+    """Write `model` (weights, config, optimizer state) to `path` atomically."""
+    path = os.fspath(path)
+    arrays = {f"weights/{name}": param for name, param in model._named_params()}
+    optimizer = model.optimizer
+    if optimizer is not None and optimizer.slots is not None:
+        for slot, values in optimizer.slots.items():
+            for index, value in enumerate(values):
+                arrays[f"optimizer/{slot}/{index}"] = value
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": type(model).__name__,
+        "config": model.get_config(),
+        "target_length": model.target_length,
+        "metadata": model.metadata,
+        "optimizer": None if optimizer is None else optimizer.get_config(),
+        "optimizer_iterations": None if optimizer is None else optimizer.iterations,
+        "optimizer_slots": None if optimizer is None or optimizer.slots is None
+        else {slot: len(values) for slot, values in optimizer.slots.items()},
+        "shuffle_rng": model.shuffle_rng.bit_generator.state,
+    }
+    arrays["__config__"] = np.array(json.dumps(config))
+    _write_atomically(path, arrays)
+
+
+def _write_atomically(path, arrays):
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".npseq2seq-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def load(path):
+    """Read a model written by `save`; every array is checked against the config."""
+    path = os.fspath(path)
+    arrays, config = _read(path)
+    classes = _model_classes()
+    if config.get("model") not in classes:
+        raise ValueError(f"{path}: unknown model class {config.get('model')!r}; "
+                         f"expected one of {sorted(classes)}")
+    model = classes[config["model"]](**config["config"])
+    names = [f"weights/{name}" for name, _ in model._named_params()]
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing weight arrays {missing}")
+    try:
+        model.set_weights([arrays[name] for name in names])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    model.target_length = config.get("target_length")
+    model.metadata = dict(config.get("metadata") or {})
+    model.shuffle_rng.bit_generator.state = config["shuffle_rng"]
+    if config.get("optimizer") is not None:
+        model.optimizer = _load_optimizer(path, config, arrays, model)
+    return model
+
+
+def _read(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable npseq2seq model file ({error})") from None
+    if "__config__" not in arrays:
+        raise ValueError(f"{path} is not an npseq2seq model file: it has no __config__ entry")
+    try:
+        config = json.loads(str(arrays.pop("__config__")))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: its config is not valid JSON ({error})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an npseq2seq model file")
+    if config.get("version") != VERSION:
+        raise ValueError(f"{path} has format version {config.get('version')}; this "
+                         f"npseq2seq reads version {VERSION}")
+    return arrays, config
+
+
+def _load_optimizer(path, config, arrays, model):
+    optimizer = get_optimizer(config["optimizer"])
+    slots = config.get("optimizer_slots")
+    state = {"iterations": config.get("optimizer_iterations") or 0, "slots": None}
+    if slots:
+        expected = model._flat_params.shape
+        state["slots"] = {}
+        for slot, count in slots.items():
+            values = [arrays.get(f"optimizer/{slot}/{i}") for i in range(count)]
+            for i, value in enumerate(values):
+                if value is None or value.shape != expected:
+                    got = "missing" if value is None else f"shape {value.shape}"
+                    raise ValueError(f"{path}: optimizer/{slot}/{i} must have shape "
+                                     f"{expected}, got {got}")
+            state["slots"][slot] = [v.astype(model.dtype) for v in values]
+    optimizer.set_state(state)
+    return optimizer

@@ -1,0 +1,229 @@
+"""What every sequence-to-sequence model here shares: weights in Keras order,
+the training loop (`fit`), `evaluate`, `loss_and_gradients`, and input checks.
+
+A model subclass provides
+    layers                       {name: layer}, in Keras's `get_weights()` order
+    _forward(source, target)     -> logits (N, T_out, V), cache   (training path)
+    _backward(dlogits, cache)    adds every layer's gradients
+    predict(source, n_steps)     -> (N, n_steps) tokens
+    get_config()                 the constructor's arguments
+"""
+
+import numpy as np
+
+from ..losses import accuracy, softmax_cross_entropy
+from ..optimizers import Adam, get_optimizer
+from .progress import History, ProgressBar
+
+__all__ = ["Seq2SeqModel"]
+
+
+class Seq2SeqModel:
+    """Base class; see EncoderDecoder and RepeatVectorSeq2Seq."""
+
+    layers = {}
+
+    # -- weights --------------------------------------------------------------
+
+    def _named_params(self):
+        """[('encoder/kernel', array), ...] in Keras order (the arrays themselves)."""
+        return [(f"{layer_name}/{name}", param)
+                for layer_name, layer in self.layers.items()
+                for name, param in layer.params.items()]
+
+    def get_weights(self):
+        """Copies of every weight, in the order and shapes Keras's model.get_weights() gives."""
+        return [param.copy() for _, param in self._named_params()]
+
+    def set_weights(self, weights):
+        """Set every weight from a list in get_weights() order; shapes must match exactly."""
+        named = self._named_params()
+        weights = list(weights)
+        if len(weights) != len(named):
+            raise ValueError(f"set_weights expects {len(named)} arrays "
+                             f"({', '.join(n for n, _ in named)}), got {len(weights)}")
+        checked = [self._checked_weight(name, param, w) for (name, param), w in zip(named, weights)]
+        for (_, param), w in zip(named, checked):
+            param[...] = w
+
+    @staticmethod
+    def _checked_weight(name, param, value):
+        value = np.asarray(value)
+        if value.shape != param.shape:
+            raise ValueError(f"weight {name} must have shape {param.shape}, got {value.shape}")
+        if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
+            raise ValueError(f"weight {name} must hold finite numbers")
+        return value
+
+    def _pack_parameters(self):
+        """Make every layer's params (and grads) views into one flat array.
+
+        The optimizer then updates all weights with a handful of whole-array
+        operations instead of a handful per weight: the same numbers, faster.
+        """
+        named = [(layer, key) for layer in self.layers.values() for key in layer.params]
+        total = sum(layer.params[key].size for layer, key in named)
+        self._flat_params = np.empty(total, self.dtype)
+        self._flat_grads = np.zeros(total, self.dtype)
+        offset = 0
+        for layer, key in named:
+            shape, size = layer.params[key].shape, layer.params[key].size
+            view = self._flat_params[offset:offset + size].reshape(shape)
+            view[...] = layer.params[key]
+            layer.params[key] = view
+            layer.grads[key] = self._flat_grads[offset:offset + size].reshape(shape)
+            offset += size
+
+    def _zero_grads(self):
+        self._flat_grads.fill(0)
+
+    def _param_grad_pairs(self):
+        return [(layer.params[k], layer.grads[k])
+                for layer in self.layers.values() for k in layer.params]
+
+    # -- training -------------------------------------------------------------
+
+    def astype(self, dtype):
+        """A copy of this model computing in `dtype` (float64 for gradient checks)."""
+        config = dict(self.get_config(), dtype=np.dtype(dtype).name)
+        copy = type(self)(**config)
+        copy.set_weights(self.get_weights())
+        copy.target_length, copy.metadata = self.target_length, dict(self.metadata)
+        return copy
+
+    def loss(self, source, target):
+        """Mean cross-entropy on a batch (teacher-forced where the model uses it); no gradients."""
+        source, target = self._check_pair(source, target)
+        logits, _ = self._forward(source, target)
+        return softmax_cross_entropy(logits, target)[0]
+
+    def loss_and_gradients(self, source, target):
+        """Mean cross-entropy on a batch and dL/d(every weight), in get_weights() order."""
+        source, target = self._check_pair(source, target)
+        self._zero_grads()
+        loss, _ = self._train_batch(source, target)
+        return loss, [grad.copy() for _, grad in self._param_grad_pairs()]
+
+    def _train_batch(self, source, target):
+        """Forward and backward on one batch; gradients are added into the layers."""
+        logits, cache = self._forward(source, target)
+        loss, dlogits = softmax_cross_entropy(logits, target)
+        self._backward(dlogits, cache)
+        return loss, accuracy(logits, target)
+
+    def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
+            optimizer=None):
+        """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
+
+        source  (N, T_in) tokens or (N, T_in, V) one-hot / features
+        target  (N, T_out) tokens or (N, T_out, V) one-hot
+        Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy).
+        """
+        source, target = self._check_pair(source, target)
+        epochs = _count("epochs", epochs, minimum=0)
+        batch_size = _count("batch_size", batch_size)
+        if optimizer is not None or getattr(self, "optimizer", None) is None:
+            self.optimizer = get_optimizer(optimizer or Adam())
+        self.target_length = target.shape[1]
+        history = History()
+        for epoch in range(epochs):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            metrics = self._run_epoch(source, target, batch_size, shuffle, verbose)
+            history.record(epoch, metrics)
+        return history
+
+    def _run_epoch(self, source, target, batch_size, shuffle, verbose):
+        n = source.shape[0]
+        order = self.shuffle_rng.permutation(n) if shuffle else np.arange(n)
+        n_batches = -(-n // batch_size)
+        progress = ProgressBar(n_batches, verbose)
+        pairs = [(self._flat_params, self._flat_grads)]
+        loss_sum = acc_sum = 0.0
+        for b in range(n_batches):
+            rows = order[b * batch_size:(b + 1) * batch_size]
+            self._zero_grads()
+            loss, acc = self._train_batch(source[rows], target[rows])
+            self.optimizer.update(pairs)
+            loss_sum, acc_sum = loss_sum + loss * len(rows), acc_sum + acc * len(rows)
+            seen = min((b + 1) * batch_size, n)
+            progress.update(b + 1, {"loss": loss_sum / seen, "acc": acc_sum / seen})
+        metrics = {"loss": loss_sum / n, "acc": acc_sum / n}
+        progress.finish(metrics)
+        return metrics
+
+    # -- evaluation -----------------------------------------------------------
+
+    def evaluate(self, source, target, batch_size=1024):
+        """{'loss', 'acc', 'seq_acc'} on held-out data.
+
+        loss and acc are Keras's: teacher-forced cross-entropy and per-step
+        accuracy. seq_acc is the tutorial's figure: the fraction of sequences
+        whose greedy decode (`predict`) equals the target exactly.
+        """
+        source, target = self._check_pair(source, target)
+        batch_size = _count("batch_size", batch_size)
+        tokens = target if _is_tokens(target) else np.argmax(target, axis=-1)
+        n, loss_sum, acc_sum, exact = source.shape[0], 0.0, 0.0, 0
+        for start in range(0, n, batch_size):
+            src, tgt = source[start:start + batch_size], target[start:start + batch_size]
+            logits, _ = self._forward(src, tgt)
+            loss_sum += softmax_cross_entropy(logits, tgt)[0] * len(src)
+            acc_sum += accuracy(logits, tgt) * len(src)
+            predicted = self.predict(src, n_steps=tgt.shape[1])
+            exact += int(np.sum(np.all(predicted == tokens[start:start + batch_size], axis=1)))
+        return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}
+
+    # -- files ------------------------------------------------------------------
+
+    def save(self, path):
+        """Write weights, config and optimizer state to a .npz file (atomically)."""
+        from ..io import save
+
+        save(self, path)
+
+    # -- input checks ---------------------------------------------------------
+
+    def _check_pair(self, source, target):
+        source = self._check_sequences("source", source)
+        target = self._check_sequences("target", target)
+        if source.shape[0] != target.shape[0]:
+            raise ValueError(f"source and target must have the same number of samples, got "
+                             f"{source.shape[0]} and {target.shape[0]}")
+        return source, target
+
+    def _check_sequences(self, name, x):
+        """Tokens (N, T) in 0..V-1, or finite vectors (N, T, V); V = n_features."""
+        x = np.asarray(x)
+        v = self.n_features
+        if x.dtype == bool or not np.issubdtype(x.dtype, np.number):
+            raise TypeError(f"{name} must be integer tokens or float vectors, got dtype {x.dtype}")
+        if _is_tokens(x):
+            if x.ndim != 2:
+                raise ValueError(f"{name} tokens must have shape (samples, steps), got shape {x.shape}")
+            if x.size and (x.min() < 0 or x.max() >= v):
+                raise ValueError(f"{name} tokens must lie in 0..{v - 1}, got values from "
+                                 f"{x.min()} to {x.max()}")
+        else:
+            if x.ndim != 3 or x.shape[2] != v:
+                hint = "; squeeze axis 1" if x.ndim == 4 and x.shape[1] == 1 else ""
+                raise ValueError(f"{name} must have shape (samples, steps, {v}) or be integer "
+                                 f"tokens (samples, steps), got shape {x.shape}{hint}")
+            if not np.all(np.isfinite(x)):
+                raise ValueError(f"{name} contains NaN or infinity")
+            x = x.astype(self.dtype, copy=False)
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
+        return x
+
+
+def _is_tokens(x):
+    return np.issubdtype(np.asarray(x).dtype, np.integer)
+
+
+def _count(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)

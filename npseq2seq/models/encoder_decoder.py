@@ -1,0 +1,161 @@
+"""The tutorial's main model: an encoder LSTM hands its final (h, c) to a decoder LSTM.
+
+Training (teacher forcing): the decoder reads the target shifted right by one
+step, with start token 0 in front, and learns to predict the target:
+
+    target         [4, 5, 6]
+    decoder input  [0, 4, 5]
+
+    (h, c)   = encoder(source)                       final states only
+    outputs  = decoder(decoder input, from (h, c))   every step
+    logits   = outputs @ dense.kernel + dense.bias   per step; p = softmax(logits)
+
+Backward: the loss gradient flows through Dense into every decoder output,
+through time in the decoder, out of its initial state as (dh0, dc0), and into
+the encoder as the gradient on *its* final state.
+
+Inference is a separate path on the same weights: `encode` once, then
+`decode_step` one step at a time, each step's prediction fed back as the next
+input and (h, c) carried along. `predict` does that greedily for many
+sequences at once.
+"""
+
+import numpy as np
+
+from ..activations import softmax
+from ..initializers import make_rng
+from ..layers import LSTM, Dense
+from .base import Seq2SeqModel, _count, _is_tokens
+
+__all__ = ["EncoderDecoder", "shift_right"]
+
+START_TOKEN = 0
+
+
+def shift_right(target, n_features):
+    """Teacher-forcing decoder input: [start] + target[:-1], for tokens or one-hot."""
+    if _is_tokens(target):
+        start = np.full((target.shape[0], 1), START_TOKEN, target.dtype)
+    else:
+        start = np.zeros((target.shape[0], 1, n_features), target.dtype)
+        start[:, :, START_TOKEN] = 1
+    return np.concatenate([start, target[:, :-1]], axis=1)
+
+
+class EncoderDecoder(Seq2SeqModel):
+    """State-passing encoder-decoder LSTM with teacher forcing (Keras tutorial, model A).
+
+    Parameters
+    ----------
+    n_features : int
+        Vocabulary size (cardinality), for source, decoder input and output.
+    n_units : int
+        LSTM units in encoder and decoder.
+    recurrent_activation : 'sigmoid', 'hard_sigmoid' (Keras 2) or 'hard_sigmoid_keras3'
+    seed : int or None
+        Initial weights and the shuffling order in `fit` both come from it.
+    dtype : np.float32 (fast) or np.float64 (gradient checks)
+    """
+
+    def __init__(self, n_features, n_units=128, recurrent_activation="sigmoid", seed=None,
+                 dtype=np.float32):
+        n_features = _count("n_features", n_features, minimum=2)
+        n_units = _count("n_units", n_units)
+        self.n_features, self.n_units = n_features, n_units
+        self.recurrent_activation, self.seed = recurrent_activation, seed
+        self.dtype = np.dtype(dtype)
+        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        rng = make_rng(np.random.default_rng(init_seed))
+        self.encoder = LSTM(n_features, n_units, recurrent_activation, seed=rng, dtype=dtype)
+        self.decoder = LSTM(n_features, n_units, recurrent_activation, seed=rng, dtype=dtype)
+        self.dense = Dense(n_units, n_features, seed=rng, dtype=dtype)
+        self.layers = {"encoder": self.encoder, "decoder": self.decoder, "dense": self.dense}
+        self._pack_parameters()
+        self.shuffle_rng = np.random.default_rng(shuffle_seed)
+        self.optimizer = None
+        self.target_length = None
+        self.metadata = {}      # free-form, saved with the model (the CLI keeps the task here)
+
+    def get_config(self):
+        return {"n_features": self.n_features, "n_units": self.n_units,
+                "recurrent_activation": self.recurrent_activation, "seed": self.seed,
+                "dtype": self.dtype.name}
+
+    # -- training path (teacher forcing) --------------------------------------
+
+    def _forward(self, source, target):
+        _, state, encoder_cache = self.encoder.forward(source)
+        decoder_input = shift_right(target, self.n_features)
+        outputs, _, decoder_cache = self.decoder.forward(decoder_input, state)
+        logits, dense_cache = self.dense.forward(outputs)
+        return logits, (encoder_cache, decoder_cache, dense_cache)
+
+    def _backward(self, dlogits, cache):
+        encoder_cache, decoder_cache, dense_cache = cache
+        d_outputs = self.dense.backward(dlogits, dense_cache)
+        _, d_state = self.decoder.backward(d_outputs, decoder_cache)
+        self.encoder.backward(None, encoder_cache, d_state=d_state)  # the (h, c) hand-over
+
+    # -- inference path ---------------------------------------------------------
+
+    def encode(self, source):
+        """The encoder's final (h, c), each (N, n_units): the context the decoder starts from."""
+        source = self._check_sequences("source", source)
+        _, state, _ = self.encoder.forward(source)
+        return state
+
+    def decode_step(self, inputs, state):
+        """One decoder step.
+
+        inputs  (N,) tokens (greedy: the previous argmax), or (N, n_features)
+                vectors (the tutorial feeds back the whole softmax output)
+        state   (h, c) from `encode` or the previous step
+        Returns probs (N, n_features) and the new (h, c).
+        """
+        logits, state = self._decode_logits(self._check_step_input(inputs), state)
+        return softmax(logits), state
+
+    def _decode_logits(self, inputs, state):
+        h, c = self.decoder.step(inputs, state)
+        logits, _ = self.dense.forward(h)
+        return logits, (h, c)
+
+    def predict(self, source, n_steps=None, batch_size=8192):
+        """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
+
+        Starts from token 0 and feeds each step's argmax back in. n_steps
+        defaults to the target length the model was trained on.
+        """
+        source = self._check_sequences("source", source)
+        n_steps = self._steps(n_steps)
+        batch_size = _count("batch_size", batch_size)
+        return np.concatenate([self._greedy(source[start:start + batch_size], n_steps)
+                               for start in range(0, source.shape[0], batch_size)])
+
+    def _greedy(self, source, n_steps):
+        _, state, _ = self.encoder.forward(source)
+        tokens = np.full(source.shape[0], START_TOKEN, np.int64)
+        decoded = np.empty((source.shape[0], n_steps), np.int64)
+        for t in range(n_steps):
+            logits, state = self._decode_logits(tokens, state)
+            tokens = decoded[:, t] = np.argmax(logits, axis=-1)
+        return decoded
+
+    def _steps(self, n_steps):
+        if n_steps is None:
+            if self.target_length is None:
+                raise ValueError("n_steps is needed: the model has not been trained, so it does "
+                                 "not know the target length; pass n_steps=...")
+            return self.target_length
+        return _count("n_steps", n_steps)
+
+    def _check_step_input(self, inputs):
+        inputs = np.asarray(inputs)
+        if _is_tokens(inputs):
+            if inputs.ndim != 1:
+                raise ValueError(f"decode_step tokens must have shape (samples,), got {inputs.shape}")
+            return self._check_sequences("inputs", inputs[:, None])[:, 0]
+        if inputs.ndim != 2:
+            raise ValueError(f"decode_step inputs must be tokens (samples,) or vectors "
+                             f"(samples, {self.n_features}), got shape {inputs.shape}")
+        return self._check_sequences("inputs", inputs[:, None])[:, 0]

@@ -1,0 +1,72 @@
+"""Keras-style training output and the History that `fit` returns."""
+
+import sys
+import time
+
+__all__ = ["History", "ProgressBar"]
+
+
+class History:
+    """Per-epoch metrics, as Keras's: `history.history["loss"][epoch]`."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def record(self, epoch, metrics):
+        self.epoch.append(epoch)
+        for name, value in metrics.items():
+            self.history.setdefault(name, []).append(value)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, history={self.history})"
+
+
+class ProgressBar:
+    """`3125/3125 [==============================] - 5s 2ms/step - loss: 0.6344 - acc: 0.7968`.
+
+    On a terminal it redraws in place (at most ten times a second); in a pipe or
+    log file it writes only the finished line, so logs stay readable.
+    verbose: 0 silent, 1 bar, 2 one line per epoch.
+    """
+
+    width = 30
+
+    def __init__(self, total, verbose=1, stream=None):
+        self.total, self.verbose = total, verbose
+        self.stream = stream or sys.stdout
+        self.live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
+        self.start = self.last_draw = time.perf_counter()
+
+    def update(self, done, metrics):
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self.last_draw >= 0.1:
+            self.last_draw = now
+            eta = (now - self.start) / done * (self.total - done)
+            self._write(f"\r{self._bar(done)} - ETA: {eta:.0f}s{self._metrics(metrics)}")
+
+    def finish(self, metrics):
+        if self.verbose == 0:
+            return
+        elapsed = time.perf_counter() - self.start
+        per_step = elapsed / max(self.total, 1) * 1000
+        prefix = "\r" if self.live else ""
+        self._write(f"{prefix}{self._bar(self.total)} - {elapsed:.0f}s {per_step:.0f}ms/step"
+                    f"{self._metrics(metrics)}\n")
+
+    def _bar(self, done):
+        filled = int(self.width * done / max(self.total, 1))
+        arrow = ">" if filled < self.width else ""
+        bar = ("=" * filled + arrow).ljust(self.width, ".")[:self.width]
+        digits = len(str(self.total))
+        return f"{done:>{digits}}/{self.total} [{bar}]"
+
+    @staticmethod
+    def _metrics(metrics):
+        return "".join(f" - {name}: {value:.4f}" for name, value in metrics.items())
+
+    def _write(self, text):
+        self.stream.write(text)
+        self.stream.flush()

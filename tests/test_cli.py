@@ -1,0 +1,78 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from npseq2seq.cli import main
+
+SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
+         "--units", "32", "--epochs", "4", "--learning-rate", "0.01", "--test-samples", "200"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "model.npz"
+    assert main(["train", *SMALL, "--verbose", "0", "--save", str(path)]) == 0
+    return path
+
+
+def test_train_prints_accuracy_and_ten_spot_checks(tmp_path, capsys):
+    assert main(["train", *SMALL, "--verbose", "2", "--save", str(tmp_path / "m.npz")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    accuracy = [line for line in lines if line.startswith("Accuracy: ")]
+    assert len(accuracy) == 1 and accuracy[0].endswith("%")
+    assert float(accuracy[0][len("Accuracy: "):-1]) >= 95
+    spot = [line for line in lines if line.startswith("X=[")]
+    assert len(spot) == 10
+    x, y = spot[0].split(" y=")
+    source = eval(x[2:])
+    assert eval(y.split(", yhat=")[0]) == source[:3][::-1]
+
+
+def test_predict_reverses(trained, capsys):
+    assert main(["predict", str(trained), "2", "7", "3", "5", "9"]) == 0
+    assert capsys.readouterr().out.strip() == "3 7 2"
+
+
+def test_evaluate_reports(trained, capsys):
+    assert main(["evaluate", str(trained), "--samples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "seq_acc" in out and "Accuracy: " in out
+
+
+def test_gradcheck_passes_and_prints_the_table(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder/kernel" in out and "PASSED" in out
+
+
+def test_gradcheck_of_a_saved_model(trained, capsys):
+    assert main(["gradcheck", str(trained), "--samples", "2"]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "missing.npz", "1", "2"], "no such model file: missing.npz"),
+    (["train", "--samples", "0"], "n_samples must be at least 1, got 0"),
+])
+def test_user_errors_are_one_line_on_stderr(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_out_of_range_token_is_a_user_error(trained, capsys):
+    assert main(["predict", str(trained), "1", "2", "99"]) == 2
+    assert "tokens must lie in 0..10, got values from 1 to 99" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(FileNotFoundError):
+        main(["predict", "missing.npz", "1", "--debug"])
+
+
+def test_python_dash_m_and_help():
+    result = subprocess.run([sys.executable, "-m", "npseq2seq", "train", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "--learning-rate" in result.stdout and "--save" in result.stdout

@@ -1,0 +1,288 @@
+import io
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import npseq2seq as ns
+from npseq2seq.gradcheck import check_model
+from npseq2seq.models.encoder_decoder import shift_right
+
+
+def small_model(seed=0, dtype=np.float64, n_features=7, n_units=4):
+    return ns.EncoderDecoder(n_features, n_units, seed=seed, dtype=dtype)
+
+
+# --- gradients of the whole model ---------------------------------------------
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), n_in=st.integers(1, 6), n_out=st.integers(1, 4),
+       samples=st.integers(1, 4), one_hot_source=st.booleans())
+def test_whole_model_gradients_match_finite_differences(seed, n_in, n_out, samples, one_hot_source):
+    n_out = min(n_out, n_in)
+    model = small_model(seed)
+    source, target = ns.reversal_task(samples, n_in, n_out, cardinality=7, seed=seed)
+    if one_hot_source:
+        source = ns.one_hot(source, 7, dtype=np.float64)
+    report = check_model(model, source, target)
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("activation", ["hard_sigmoid", "hard_sigmoid_keras3"])
+def test_whole_model_gradients_with_hard_sigmoid(activation):
+    model = ns.EncoderDecoder(7, 4, recurrent_activation=activation, seed=3, dtype=np.float64)
+    source, target = ns.reversal_task(3, 5, 3, cardinality=7, seed=3)
+    assert check_model(model, source, target).passed
+
+
+def test_encoder_receives_gradient_through_the_state_hand_over():
+    model = small_model(1)
+    source, target = ns.reversal_task(4, 5, 3, cardinality=7, seed=1)
+    _, grads = model.loss_and_gradients(source, target)
+    names = [name for name, _ in model._named_params()]
+    assert names == ["encoder/kernel", "encoder/recurrent_kernel", "encoder/bias",
+                     "decoder/kernel", "decoder/recurrent_kernel", "decoder/bias",
+                     "dense/kernel", "dense/bias"]
+    for name, grad in zip(names, grads):
+        assert np.abs(grad).max() > 0, name
+
+
+def test_random_direction_check_of_the_tutorial_sized_model():
+    model = ns.EncoderDecoder(51, 32, seed=2, dtype=np.float64)
+    source, target = ns.reversal_task(8, seed=2)
+    assert check_model(model, source, target, direction_only=True).passed
+
+
+# --- teacher forcing and the inference path ---------------------------------------
+
+def test_shift_right_puts_the_start_token_first():
+    np.testing.assert_array_equal(shift_right(np.array([[4, 5, 6]]), 7), [[0, 4, 5]])
+    one_hot = ns.one_hot(np.array([[4, 5, 6]]), 7)
+    np.testing.assert_array_equal(shift_right(one_hot, 7), ns.one_hot(np.array([[0, 4, 5]]), 7))
+
+
+def test_one_hot_and_token_inputs_give_the_same_numbers():
+    source, target = ns.reversal_task(5, seed=4, cardinality=9)
+    results = []
+    for src, tgt in ((source, target), (ns.one_hot(source, 9), ns.one_hot(target, 9))):
+        model = ns.EncoderDecoder(9, 6, seed=4)
+        loss, grads = model.loss_and_gradients(src, tgt)
+        results.append((loss, grads, model.predict(src, n_steps=3)))
+    (loss_a, grads_a, pred_a), (loss_b, grads_b, pred_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(pred_a, pred_b)
+
+
+def test_encode_then_decode_step_reproduces_predict():
+    model = ns.EncoderDecoder(11, 8, seed=5)
+    source, _ = ns.reversal_task(6, cardinality=11, seed=5)
+    h, c = model.encode(source)
+    assert h.shape == c.shape == (6, 8)
+    tokens, decoded = np.zeros(6, np.int64), []
+    for _ in range(4):
+        probs, (h, c) = model.decode_step(tokens, (h, c))
+        np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+        tokens = probs.argmax(axis=1)
+        decoded.append(tokens)
+    np.testing.assert_array_equal(np.stack(decoded, 1), model.predict(source, n_steps=4))
+
+
+def test_decode_step_accepts_the_softmax_vector_as_in_the_tutorial():
+    model = ns.EncoderDecoder(11, 8, seed=6)
+    source, _ = ns.reversal_task(3, cardinality=11, seed=6)
+    state = model.encode(source)
+    start = ns.one_hot(np.zeros(3, np.int64), 11)
+    from_vector, _ = model.decode_step(start, state)
+    from_token, _ = model.decode_step(np.zeros(3, np.int64), state)
+    np.testing.assert_array_equal(from_vector, from_token)
+
+
+def test_batched_predict_equals_one_sequence_at_a_time():
+    model = ns.EncoderDecoder(11, 8, seed=7)
+    source, _ = ns.reversal_task(20, cardinality=11, seed=7)
+    together = model.predict(source, n_steps=3, batch_size=7)
+    alone = np.concatenate([model.predict(source[i:i + 1], n_steps=3) for i in range(20)])
+    np.testing.assert_array_equal(together, alone)
+
+
+def test_predict_without_training_needs_n_steps():
+    with pytest.raises(ValueError, match="n_steps"):
+        small_model().predict(np.array([[1, 2]]))
+
+
+# --- training ---------------------------------------------------------------------
+
+def test_training_learns_the_reversal_task():
+    """CI-sized: a broken backward pass cannot reach this accuracy."""
+    source, target = ns.reversal_task(6000, n_in=5, n_out=3, cardinality=11, seed=0)
+    test_source, test_target = ns.reversal_task(500, n_in=5, n_out=3, cardinality=11, seed=99)
+    model = ns.EncoderDecoder(11, 32, seed=0)
+    history = model.fit(source, target, epochs=4, batch_size=32, verbose=0,
+                        optimizer=ns.Adam(learning_rate=0.01))
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    result = model.evaluate(test_source, test_target)
+    assert result["seq_acc"] >= 0.95, result
+    assert set(result) == {"loss", "acc", "seq_acc"}
+
+
+def test_same_seed_gives_bit_identical_training():
+    source, target = ns.reversal_task(300, n_in=4, n_out=2, cardinality=9, seed=1)
+    runs = []
+    for _ in range(2):
+        model = ns.EncoderDecoder(9, 8, seed=11)
+        history = model.fit(source, target, epochs=2, verbose=0)
+        runs.append((model.get_weights(), history.history, model.predict(source)))
+    (w1, h1, p1), (w2, h2, p2) = runs
+    assert h1 == h2 and np.array_equal(p1, p2)
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+def test_fit_writes_one_keras_style_line_per_epoch_in_a_pipe(capsys):
+    source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=9, seed=1)
+    ns.EncoderDecoder(9, 8, seed=1).fit(source, target, epochs=2, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert lines[1].startswith("2/2 [==============================] - ")
+    assert " - loss: " in lines[1] and " - acc: " in lines[1]
+
+
+def test_fit_is_silent_with_verbose_0(capsys):
+    source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=9, seed=1)
+    ns.EncoderDecoder(9, 8, seed=1).fit(source, target, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_progress_bar_redraws_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = ns.models.progress.ProgressBar(10, verbose=1, stream=stream)
+    bar.last_draw -= 1
+    bar.update(5, {"loss": 1.0})
+    bar.finish({"loss": 0.5})
+    text = stream.getvalue()
+    assert text.startswith("\r 5/10 [===============>") and "loss: 1.0000" in text
+    assert "\r10/10 [==============================]" in text and text.endswith("loss: 0.5000\n")
+
+
+# --- weights and files ---------------------------------------------------------------
+
+def test_get_weights_in_keras_order_and_shapes():
+    shapes = [w.shape for w in ns.EncoderDecoder(51, 128, seed=1).get_weights()]
+    assert shapes == [(51, 512), (128, 512), (512,), (51, 512), (128, 512), (512,), (128, 51), (51,)]
+
+
+def test_set_weights_round_trip_and_errors():
+    a, b = small_model(1), small_model(2)
+    b.set_weights(a.get_weights())
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+    weights = a.get_weights()
+    weights[3] = np.zeros((6, 16))
+    with pytest.raises(ValueError, match=r"decoder/kernel must have shape \(7, 16\), got \(6, 16\)"):
+        b.set_weights(weights)
+    with pytest.raises(ValueError, match="expects 8 arrays.*got 7"):
+        b.set_weights(weights[:7])
+
+
+def test_save_and_load_keep_everything(tmp_path):
+    source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=9, seed=1)
+    model = ns.EncoderDecoder(9, 8, seed=3, dtype=np.float32)
+    model.fit(source, target, verbose=0)
+    model.metadata["task"] = {"n_in": 4}
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = ns.load(path)
+    assert type(loaded) is ns.EncoderDecoder and loaded.get_config() == model.get_config()
+    assert all(np.array_equal(x, y) for x, y in zip(model.get_weights(), loaded.get_weights()))
+    assert loaded.target_length == 2 and loaded.metadata == {"task": {"n_in": 4}}
+    np.testing.assert_array_equal(model.predict(source), loaded.predict(source))
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+    with np.load(path, allow_pickle=False) as data:  # no pickles anywhere
+        assert "weights/encoder/kernel" in data.files
+
+
+def test_train_save_load_train_equals_training_straight_through(tmp_path):
+    source, target = ns.reversal_task(300, n_in=4, n_out=2, cardinality=9, seed=2)
+    straight = ns.EncoderDecoder(9, 8, seed=5)
+    straight.fit(source, target, epochs=2, verbose=0)
+    first = ns.EncoderDecoder(9, 8, seed=5)
+    first.fit(source, target, epochs=1, verbose=0)
+    first.save(tmp_path / "half.npz")
+    resumed = ns.load(tmp_path / "half.npz")
+    resumed.fit(source, target, epochs=1, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    model = small_model(1, dtype=np.float32)
+    model.save(path)
+    before = path.read_bytes()
+
+    def fail_midway(file, **arrays):
+        file.write(b"half a zip file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", fail_midway)
+    with pytest.raises(OSError, match="disk full"):
+        small_model(2, dtype=np.float32).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary left behind
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        ns.load(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable npseq2seq model file"):
+        ns.load(junk)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    with pytest.raises(ValueError, match="no __config__"):
+        ns.load(foreign)
+    good = tmp_path / "good.npz"
+    small_model(1).save(good)
+    with np.load(good) as data:
+        arrays = dict(data)
+    arrays["weights/dense/bias"] = np.zeros(3)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match=r"dense/bias must have shape \(7,\), got \(3,\)"):
+        ns.load(bad)
+    del arrays["weights/dense/bias"]
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match=r"missing weight arrays \['weights/dense/bias'\]"):
+        ns.load(bad)
+
+
+# --- input errors ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, message", [
+    (np.zeros((4, 1, 6, 7)), r"\(samples, steps, 7\).*got shape \(4, 1, 6, 7\); squeeze axis 1"),
+    (np.array([[1, 2, 9]]), r"source tokens must lie in 0\.\.6, got values from 1 to 9"),
+    (np.array([["a"]]), r"source must be integer tokens or float vectors, got dtype <U1"),
+    (np.full((1, 2, 7), np.nan), r"source contains NaN"),
+    (np.zeros((0, 3), np.int64), r"at least one sample"),
+])
+def test_bad_sources_are_explained(source, message):
+    error = TypeError if "dtype" in message else ValueError
+    with pytest.raises(error, match=message):
+        small_model().fit(source, np.zeros((len(source), 2), np.int64), verbose=0)
+
+
+def test_mismatched_sample_counts_are_explained():
+    with pytest.raises(ValueError, match="same number of samples, got 3 and 2"):
+        small_model().loss(np.ones((3, 4), np.int64), np.ones((2, 2), np.int64))
+
+
+def test_bad_batch_size_is_explained():
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        small_model().fit(np.ones((3, 4), np.int64), np.ones((3, 2), np.int64), batch_size=0)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+import npseq2seq as ns
+
+
+def test_reversal_task_shapes_ranges_and_targets():
+    source, target = ns.reversal_task(500, n_in=6, n_out=3, cardinality=51, seed=1)
+    assert source.shape == (500, 6) and target.shape == (500, 3)
+    assert source.min() >= 1 and source.max() <= 50  # 0 is reserved for the start token
+    for x, y in zip(source, target):
+        assert list(y) == list(x[:3])[::-1]
+
+
+def test_the_tutorials_example():
+    # [13, 28, 18, 7, 9, 5] -> [18, 28, 13]: the first three, reversed
+    source = np.array([[13, 28, 18, 7, 9, 5]])
+    assert (source[:, :3][:, ::-1] == [[18, 28, 13]]).all()
+
+
+def test_same_seed_same_data():
+    a, b = ns.reversal_task(10, seed=3), ns.reversal_task(10, seed=3)
+    assert np.array_equal(a[0], b[0]) and not np.array_equal(a[0], ns.reversal_task(10, seed=4)[0])
+
+
+def test_one_hot_round_trip_without_shape_surprises():
+    tokens = np.array([[1, 0, 3], [2, 2, 1]])
+    encoded = ns.one_hot(tokens, 4)
+    assert encoded.shape == (2, 3, 4) and encoded.dtype == np.float32
+    np.testing.assert_array_equal(ns.one_hot_decode(encoded), tokens)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(n_samples=-1), ValueError, "n_samples must be at least 1, got -1"),
+    (dict(n_samples=10, n_in=3, n_out=4), ValueError, r"n_out must be at most n_in \(3\), got 4"),
+    (dict(n_samples=10, cardinality=1), ValueError, "cardinality must be at least 2, got 1"),
+    (dict(n_samples=2.5), TypeError, "n_samples must be an integer, got float 2.5"),
+])
+def test_bad_task_sizes_are_explained(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ns.reversal_task(**kwargs)
+
+
+def test_one_hot_errors():
+    with pytest.raises(ValueError, match=r"0\.\.3, got values from 0 to 4"):
+        ns.one_hot(np.array([0, 4]), 4)
+    with pytest.raises(TypeError, match="integer tokens"):
+        ns.one_hot(np.array([0.5]), 4)
