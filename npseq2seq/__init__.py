@@ -3,7 +3,7 @@
 from . import activations, gradcheck, initializers, losses, optimizers
 from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
 from .io import load, save
-from .models import EncoderDecoder, History, Seq2SeqModel
+from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
 from .tasks import one_hot, one_hot_decode, reversal_task
 from .losses import accuracy, mean_squared_error, softmax_cross_entropy
 from .optimizers import SGD, Adam, RMSprop
@@ -11,7 +11,7 @@ from .optimizers import SGD, Adam, RMSprop
 __version__ = "0.1.0"
 
 __all__ = [
-    "EncoderDecoder", "Seq2SeqModel", "History",
+    "EncoderDecoder", "RepeatVectorSeq2Seq", "Seq2SeqModel", "History",
     "load", "save",
     "reversal_task", "one_hot", "one_hot_decode",
     "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",

@@ -14,11 +14,17 @@ import numpy as np
 
 from . import gradcheck
 from .io import load
-from .models import EncoderDecoder
+from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .optimizers import Adam
 from .tasks import reversal_task
 
-MODELS = {"encoder-decoder": EncoderDecoder}
+MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
+
+
+def build_model(kind, cardinality, units, n_out, seed, dtype=np.float32):
+    if kind == "repeat-vector":
+        return RepeatVectorSeq2Seq(cardinality, units, n_out, seed=seed, dtype=dtype)
+    return EncoderDecoder(cardinality, units, seed=seed, dtype=dtype)
 
 
 def main(argv=None):
@@ -71,7 +77,8 @@ def add_train(commands):
                    run_train)
     _add_task_options(sub, samples=100_000)
     sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder",
-                     help="which design (default encoder-decoder, the tutorial's)")
+                     help="encoder-decoder (the tutorial's, default): (h, c) handed over, "
+                          "teacher forcing; repeat-vector: the encoder's h repeated n_out times")
     sub.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
     sub.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
     sub.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
@@ -91,7 +98,7 @@ def run_train(args):
     task = {"n_in": args.n_in, "n_out": args.n_out, "cardinality": args.cardinality}
     source, target = reversal_task(args.samples, seed=train_seed, **task)
     test_source, test_target = reversal_task(args.test_samples, seed=test_seed, **task)
-    model = MODELS[args.model](args.cardinality, args.units, seed=args.seed)
+    model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed)
     model.metadata["task"] = task
     model.fit(source, target, epochs=args.epochs, batch_size=args.batch_size,
               verbose=args.verbose, optimizer=Adam(learning_rate=args.learning_rate))
@@ -166,7 +173,8 @@ def run_gradcheck(args):
                                               "cardinality": model.n_features}
     else:
         task = {"n_in": args.n_in, "n_out": args.n_out, "cardinality": args.cardinality}
-        model = MODELS[args.model](args.cardinality, args.units, seed=args.seed, dtype=np.float64)
+        model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed,
+                            np.float64)
     source, target = reversal_task(args.samples, seed=args.seed, **task)
     report = gradcheck.check_model(model, source, target)
     print(report)

@@ -28,9 +28,9 @@ VERSION = 1
 
 
 def _model_classes():
-    from .models import EncoderDecoder
+    from .models import EncoderDecoder, RepeatVectorSeq2Seq
 
-    return {"EncoderDecoder": EncoderDecoder}
+    return {"EncoderDecoder": EncoderDecoder, "RepeatVectorSeq2Seq": RepeatVectorSeq2Seq}
 
 
 def save(model, path):

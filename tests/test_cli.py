@@ -76,3 +76,16 @@ def test_python_dash_m_and_help():
     result = subprocess.run([sys.executable, "-m", "npseq2seq", "train", "--help"],
                             capture_output=True, text=True, check=True)
     assert "--learning-rate" in result.stdout and "--save" in result.stdout
+
+
+def test_repeat_vector_model_through_the_cli(tmp_path, capsys):
+    path = tmp_path / "rv.npz"
+    argv = ["train", "--model", "repeat-vector", *SMALL, "--epochs", "6", "--verbose", "0",
+            "--save", str(path)]
+    assert main(argv) == 0
+    assert main(["predict", str(path), "2", "7", "3", "5", "9"]) == 0
+    assert main(["evaluate", str(path), "--samples", "100"]) == 0
+    assert main(["gradcheck", str(path), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "RepeatVectorSeq2Seq gradient check" in out and "PASSED" in out
+    assert main(["gradcheck", "--model", "repeat-vector"]) == 0

@@ -131,7 +131,7 @@ def lstm_step_backward(dh, dc, cache):
 
 def is_token_array(x):
     """Integer arrays are token ids; floating arrays are feature vectors."""
-    return np.issubdtype(np.asarray(x).dtype, np.integer)
+    return np.asarray(x).dtype.kind in "iu"
 
 
 class LSTM:
@@ -307,7 +307,9 @@ class LSTM:
         """x_t @ W + b for all steps at once, time-major (T, N, 4u), a fresh array."""
         W, b = self.params["kernel"], self.params["bias"]
         if is_token_array(x):
-            return W[x.T] + b                          # row lookup == one-hot @ W
+            projected = np.take(W, x.T, axis=0)        # row lookup == one-hot @ W
+            projected += b
+            return projected
         steps, n = x.shape[1], x.shape[0]
         projected = self._time_major_inputs(x) @ W
         projected += b

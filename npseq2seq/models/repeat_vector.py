@@ -1,0 +1,100 @@
+"""The second reference design: the encoder's last hidden state, repeated.
+
+    h        = encoder(source)[final h]              (N, u); c is dropped
+    repeated = [h, h, ..., h]                        (N, n_out, u)   Keras RepeatVector
+    outputs  = decoder(repeated, from zero state)    (N, n_out, u)
+    logits   = outputs @ dense.kernel + dense.bias   per step (TimeDistributed Dense)
+
+No teacher forcing: the decoder never sees the target, so training and
+inference are the same single pass, and the output length is fixed when the
+model is built.
+
+Backward: every repeated copy of h received its own gradient from the
+decoder's input; since all copies are the same h, their gradients add up:
+
+    dL/dh = sum over t of dL/d(repeated_t)
+
+and that sum flows into the encoder as the gradient on its final h.
+"""
+
+import numpy as np
+
+from ..initializers import make_rng
+from ..layers import LSTM, Dense
+from .base import Seq2SeqModel, _count
+
+__all__ = ["RepeatVectorSeq2Seq"]
+
+
+class RepeatVectorSeq2Seq(Seq2SeqModel):
+    """LSTM encoder -> RepeatVector(n_out) -> LSTM decoder -> Dense per step (model B).
+
+    Parameters
+    ----------
+    n_features : int
+        Vocabulary size, for source and output.
+    n_units : int
+        LSTM units in encoder and decoder.
+    n_out : int
+        Output length, fixed.
+    recurrent_activation, seed, dtype : as for EncoderDecoder.
+    """
+
+    def __init__(self, n_features, n_units=128, n_out=3, recurrent_activation="sigmoid",
+                 seed=None, dtype=np.float32):
+        self.n_features = _count("n_features", n_features, minimum=2)
+        self.n_units = _count("n_units", n_units)
+        self.n_out = _count("n_out", n_out)
+        self.recurrent_activation, self.seed = recurrent_activation, seed
+        self.dtype = np.dtype(dtype)
+        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        rng = make_rng(np.random.default_rng(init_seed))
+        u = self.n_units
+        self.encoder = LSTM(self.n_features, u, recurrent_activation, seed=rng, dtype=dtype)
+        self.decoder = LSTM(u, u, recurrent_activation, seed=rng, dtype=dtype)
+        self.dense = Dense(u, self.n_features, seed=rng, dtype=dtype)
+        self.layers = {"encoder": self.encoder, "decoder": self.decoder, "dense": self.dense}
+        self._pack_parameters()
+        self.shuffle_rng = np.random.default_rng(shuffle_seed)
+        self.optimizer = None
+        self.target_length = self.n_out
+        self.metadata = {}
+
+    def get_config(self):
+        return {"n_features": self.n_features, "n_units": self.n_units, "n_out": self.n_out,
+                "recurrent_activation": self.recurrent_activation, "seed": self.seed,
+                "dtype": self.dtype.name}
+
+    def _forward(self, source, target=None):
+        if target is not None and target.shape[1] != self.n_out:
+            raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
+                             f"got targets of length {target.shape[1]}")
+        _, (h, _), encoder_cache = self.encoder.forward(source)
+        repeated = np.repeat(h[:, None, :], self.n_out, axis=1)      # RepeatVector
+        outputs, _, decoder_cache = self.decoder.forward(repeated)
+        logits, dense_cache = self.dense.forward(outputs)
+        return logits, (encoder_cache, decoder_cache, dense_cache)
+
+    def _backward(self, dlogits, cache):
+        encoder_cache, decoder_cache, dense_cache = cache
+        d_outputs = self.dense.backward(dlogits, dense_cache)
+        d_repeated, _ = self.decoder.backward(d_outputs, decoder_cache)
+        dh = d_repeated.sum(axis=1)                  # every copy of h adds its gradient
+        self.encoder.backward(None, encoder_cache, d_state=(dh, None))
+
+    def encode(self, source):
+        """The encoder's final (h, c); this design passes only h on (repeated)."""
+        source = self._check_sequences("source", source)
+        _, state, _ = self.encoder.forward(source)
+        return state
+
+    def predict(self, source, n_steps=None, batch_size=8192):
+        """(N, n_out) tokens: argmax of each step's output, in one pass."""
+        source = self._check_sequences("source", source)
+        if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
+            raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
+                             f"got n_steps={n_steps}")
+        batch_size = _count("batch_size", batch_size)
+        return np.concatenate([
+            np.argmax(self._forward(source[start:start + batch_size])[0], axis=-1)
+            for start in range(0, source.shape[0], batch_size)])

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import npseq2seq as ns
+from npseq2seq.gradcheck import check_model
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), n_in=st.integers(1, 6), n_out=st.integers(1, 4),
+       samples=st.integers(1, 4), one_hot_source=st.booleans())
+def test_whole_model_gradients_match_finite_differences(seed, n_in, n_out, samples, one_hot_source):
+    n_out = min(n_out, n_in)
+    model = ns.RepeatVectorSeq2Seq(7, 4, n_out, seed=seed, dtype=np.float64)
+    source, target = ns.reversal_task(samples, n_in, n_out, cardinality=7, seed=seed)
+    if one_hot_source:
+        source = ns.one_hot(source, 7, dtype=np.float64)
+    report = check_model(model, source, target)
+    assert report.passed, str(report)
+
+
+def test_gradients_from_every_repeated_copy_are_summed():
+    """Encoder gradients equal those of an explicit 'h fed n_out times' computation."""
+    model = ns.RepeatVectorSeq2Seq(7, 5, 3, seed=1, dtype=np.float64)
+    source, target = ns.reversal_task(4, 5, 3, cardinality=7, seed=1)
+    logits, (enc_cache, dec_cache, dense_cache) = model._forward(source, target)
+    _, dlogits = ns.softmax_cross_entropy(logits, target)
+    d_outputs = model.dense.backward(dlogits, dense_cache)
+    d_repeated, _ = model.decoder.backward(d_outputs, dec_cache)
+    model._zero_grads()
+    _, grads = model.loss_and_gradients(source, target)
+    # Only the t-th copy's gradient: a model whose other copies got none would
+    # give a smaller encoder gradient; the sum over copies must be what arrives.
+    model._zero_grads()
+    model.encoder.backward(None, enc_cache, d_state=(d_repeated.sum(axis=1), None))
+    np.testing.assert_allclose(model.encoder.grads["kernel"], grads[0], rtol=1e-12)
+    model._zero_grads()
+    model.encoder.backward(None, enc_cache, d_state=(d_repeated[:, 0], None))
+    assert not np.allclose(model.encoder.grads["kernel"], grads[0])
+
+
+def test_keras_sequential_weight_order_and_shapes():
+    shapes = [w.shape for w in ns.RepeatVectorSeq2Seq(51, 128, 3, seed=1).get_weights()]
+    assert shapes == [(51, 512), (128, 512), (512,), (128, 512), (128, 512), (512,), (128, 51), (51,)]
+
+
+def test_learns_the_reversal_task_and_survives_save_and_load(tmp_path):
+    source, target = ns.reversal_task(6000, n_in=5, n_out=3, cardinality=11, seed=0)
+    test_source, test_target = ns.reversal_task(500, n_in=5, n_out=3, cardinality=11, seed=99)
+    model = ns.RepeatVectorSeq2Seq(11, 32, 3, seed=0)
+    model.fit(source, target, epochs=6, verbose=0, optimizer=ns.Adam(learning_rate=0.01))
+    result = model.evaluate(test_source, test_target)
+    assert result["seq_acc"] >= 0.9, result
+    model.save(tmp_path / "rv.npz")
+    loaded = ns.load(tmp_path / "rv.npz")
+    assert type(loaded) is ns.RepeatVectorSeq2Seq and loaded.n_out == 3
+    np.testing.assert_array_equal(loaded.predict(test_source), model.predict(test_source))
+
+
+def test_output_length_is_fixed():
+    model = ns.RepeatVectorSeq2Seq(7, 4, 3, seed=0)
+    with pytest.raises(ValueError, match="fixed at n_out=3, got targets of length 2"):
+        model.fit(np.ones((2, 4), np.int64), np.ones((2, 2), np.int64), verbose=0)
+    with pytest.raises(ValueError, match="fixed at n_out=3, got n_steps=4"):
+        model.predict(np.ones((2, 4), np.int64), n_steps=4)
+    assert model.predict(np.ones((2, 4), np.int64)).shape == (2, 3)
