@@ -38,19 +38,22 @@ def softmax_cross_entropy(logits, targets, mask=None):
     """
     logits = np.asarray(logits)
     log_p = log_softmax(logits)
-    weights, total = _step_weights(mask, logits.shape[:-1], logits.dtype)
-    dlogits = np.exp(log_p)
+    dlogits = np.exp(log_p)                                  # p
     if np.issubdtype(np.asarray(targets).dtype, np.integer):
         targets = _check_class_targets(targets, logits.shape)
-        log_p_target = np.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
-        step_loss = -log_p_target
-        np.put_along_axis(dlogits, targets[..., None],
-                          np.take_along_axis(dlogits, targets[..., None], axis=-1) - 1, axis=-1)
+        rows, classes = np.arange(targets.size), targets.ravel()
+        step_loss = -log_p.reshape(-1, logits.shape[-1])[rows, classes].reshape(targets.shape)
+        dlogits.reshape(-1, logits.shape[-1])[rows, classes] -= 1   # p - y
     else:
         targets = _check_same_shape("targets", targets, logits.shape, logits.dtype)
         step_loss = -np.sum(targets * log_p, axis=-1)
-        dlogits *= np.sum(targets, axis=-1, keepdims=True)
+        dlogits *= np.sum(targets, axis=-1, keepdims=True)  # p * sum(y) - y
         dlogits -= targets
+    if mask is None:
+        count = step_loss.size
+        dlogits /= count
+        return float(np.sum(step_loss) / count), dlogits
+    weights, total = _step_weights(mask, logits.shape[:-1], logits.dtype)
     dlogits *= (weights / total)[..., None]
     return float(np.sum(weights * step_loss) / total), dlogits
 

@@ -243,3 +243,27 @@ def test_bad_input_errors_say_what_was_expected_and_given(x, message):
 def test_bad_initial_state_shape_is_named():
     with pytest.raises(ValueError, match=r"h0 must have shape \(2, 4\), got \(3, 4\)"):
         LSTM(3, 4, seed=0).forward(np.ones((2, 3, 3)), (np.zeros((3, 4)), np.zeros((3, 4))))
+
+
+def test_workspace_gives_the_same_numbers_and_reuses_its_arrays():
+    from npseq2seq.workspace import Workspace
+
+    rng = np.random.default_rng(9)
+    layer = LSTM(5, 4, seed=9, dtype=np.float64)
+    workspace = Workspace()
+    for _ in range(2):  # the second round reuses (and overwrites) the first's buffers
+        x = rng.standard_normal((3, 6, 5))
+        d_out = rng.standard_normal((3, 6, 4))
+        layer.zero_grads()
+        outputs, (h, c), cache = layer.forward(x)
+        dx, (dh0, dc0) = layer.backward(d_out, cache)
+        fresh = [outputs.copy(), h.copy(), c.copy(), dx, dh0, dc0, *(g.copy() for g in layer.grads.values())]
+        layer.zero_grads()
+        outputs, (h, c), cache = layer.forward(x, workspace=workspace)
+        dx, (dh0, dc0) = layer.backward(d_out, cache, workspace=workspace)
+        reused = [outputs, h, c, dx, dh0, dc0, *layer.grads.values()]
+        for a, b in zip(fresh, reused):
+            np.testing.assert_array_equal(a, b)
+    first_gates = cache[1]
+    _, _, again = layer.forward(x, workspace=workspace)
+    assert again[1] is first_gates  # the same array: no new allocation per batch

@@ -14,6 +14,7 @@ Backward, with dy = dL/dy:
 import numpy as np
 
 from ..initializers import glorot_uniform, make_rng
+from ..workspace import empty
 
 __all__ = ["Dense"]
 
@@ -38,21 +39,29 @@ class Dense:
         for g in self.grads.values():
             g.fill(0)
 
-    def forward(self, x):
-        """x (..., input_dim) -> y (..., units), cache."""
+    def forward(self, x, workspace=None):
+        """x (..., input_dim) -> y (..., units), cache. Buffers from `workspace` if given."""
         x = np.asarray(x, dtype=self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.input_dim:
             raise ValueError(
                 f"Dense input must end in {self.input_dim} features, got shape {x.shape}")
-        y = x @ self.params["kernel"]
+        rows = x.size // self.input_dim
+        x_flat = empty(workspace, "x", (rows, self.input_dim), self.dtype)
+        np.copyto(x_flat.reshape(x.shape), x)      # one contiguous (rows, D) block
+        y = np.matmul(x_flat, self.params["kernel"],
+                      out=empty(workspace, "y", (rows, self.units), self.dtype))
         y += self.params["bias"]
-        return y, x
+        return y.reshape(*x.shape[:-1], self.units), x_flat
 
-    def backward(self, dy, cache):
+    def backward(self, dy, cache, workspace=None):
         """dy (..., units) -> dx (..., input_dim); adds into `grads`."""
-        x = cache
-        x_flat = x.reshape(-1, self.input_dim)
-        dy_flat = dy.reshape(-1, self.units)
-        self.grads["kernel"] += x_flat.T @ dy_flat
-        self.grads["bias"] += dy_flat.sum(axis=0)
-        return dy @ self.params["kernel"].T
+        x_flat = cache
+        dy_flat = np.reshape(dy, (-1, self.units))
+
+        def buffer(name, *shape):
+            return empty(workspace, name, shape, self.dtype)
+
+        self.grads["kernel"] += np.matmul(x_flat.T, dy_flat, out=buffer("dkernel", *x_flat.shape[1:], self.units))
+        self.grads["bias"] += np.sum(dy_flat, axis=0, out=buffer("dbias", self.units))
+        dx = np.matmul(dy_flat, self.params["kernel"].T, out=buffer("dx", *x_flat.shape))
+        return dx.reshape(*np.shape(dy)[:-1], self.input_dim)

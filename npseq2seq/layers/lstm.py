@@ -42,6 +42,7 @@ import numpy as np
 
 from ..activations import get_recurrent_activation, tanh_derivative
 from ..initializers import glorot_uniform, lstm_bias, make_rng, orthogonal
+from ..workspace import empty
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "LSTM"]
 
@@ -179,7 +180,7 @@ class LSTM:
 
     # -- forward ------------------------------------------------------------
 
-    def forward(self, x, initial_state=None):
+    def forward(self, x, initial_state=None, workspace=None):
         """Run the LSTM over a whole sequence.
 
         Inputs:
@@ -187,6 +188,7 @@ class LSTM:
                            (a token picks row `kernel[token]`: exactly what a
                            one-hot vector times `kernel` gives)
             initial_state  (h0, c0), each (N, u); zeros if None (as Keras)
+            workspace      a Workspace to take buffers from (see workspace.py), or None
         Returns:
             outputs   (N, T, u)  every h_t (Keras `return_sequences=True`)
             (h, c)    (N, u)     final states (Keras `return_state=True`)
@@ -200,13 +202,14 @@ class LSTM:
 
         # Time-major buffers; hs[0], cs[0] hold the initial state, so step t
         # reads hs[t], cs[t] and writes hs[t+1], cs[t+1].
-        gates = self._input_projection(x)             # (T, N, 4u): x_t @ W + b, then the gates
-        hs = np.empty((steps + 1, n, u), self.dtype)
-        cs = np.empty((steps + 1, n, u), self.dtype)
-        tanh_cs = np.empty((steps, n, u), self.dtype)
+        def buffer(name, *shape):
+            return empty(workspace, name, shape, self.dtype)
+
+        gates = self._input_projection(x, buffer)       # (T, N, 4u): x_t @ W + b
+        hs, cs = buffer("hs", steps + 1, n, u), buffer("cs", steps + 1, n, u)
+        tanh_cs = buffer("tanh_cs", steps, n, u)
         hs[0], cs[0] = h0, c0
-        recurrent = np.empty((n, 4 * u), self.dtype)
-        i_times_g = np.empty((n, u), self.dtype)
+        recurrent, i_times_g = buffer("recurrent", n, 4 * u), buffer("i_times_g", n, u)
         for t in range(steps):
             z = gates[t]
             z += np.matmul(hs[t], U, out=recurrent)     # z = x_t @ W + b + h_{t-1} @ U
@@ -237,7 +240,7 @@ class LSTM:
 
     # -- backward -----------------------------------------------------------
 
-    def backward(self, d_outputs, cache, d_state=None):
+    def backward(self, d_outputs, cache, d_state=None, workspace=None):
         """Backpropagate through time.
 
         Inputs:
@@ -245,6 +248,7 @@ class LSTM:
             cache      from `forward`
             d_state    (dh_T, dc_T), each (N, u): gradient on the final states
                        (e.g. from whatever they were handed to), or None
+            workspace  a Workspace to take buffers from, or None
         Returns:
             dx         (N, T, D) for feature input, None for token input
             (dh0, dc0) (N, u) gradients for the initial state
@@ -254,10 +258,13 @@ class LSTM:
         steps, n, u = tanh_cs.shape
         _, sigma_derivative = get_recurrent_activation(self.recurrent_activation)
         U_T = self.params["recurrent_kernel"].T
-        dh, dc = self._final_state_gradient(d_state, n)
-        dz = np.empty_like(gates)                       # (T, N, 4u): dL/dz_t for every t
-        slope = np.empty((n, 4 * u), self.dtype)        # activation derivatives at step t
-        through_c = np.empty((n, u), self.dtype)
+        def buffer(name, *shape):
+            return empty(workspace, name, shape, self.dtype)
+
+        dh, dc = self._final_state_gradient(d_state, buffer("dh", n, u), buffer("dc", n, u))
+        dz = buffer("dz", steps, n, 4 * u)              # dL/dz_t for every t
+        slope = buffer("slope", n, 4 * u)               # activation derivatives at step t
+        through_c = buffer("through_c", n, u)
         for t in reversed(range(steps)):
             if d_outputs is not None:
                 dh += d_outputs[:, t]                   # from the output at t and from t+1
@@ -276,44 +283,48 @@ class LSTM:
             tanh_derivative(g, out=slope[:, 2 * u:3 * u])  # ... and tanh'(z_c) for g
             dz[t] *= slope
             dh = np.matmul(dz[t], U_T, out=dh)          # dh_{t-1} = dz @ U.T
-        return self._accumulate_weight_gradients(x, hs, dz), (dh, dc)
+        return self._accumulate_weight_gradients(x, hs, dz, buffer), (dh, dc)
 
-    def _accumulate_weight_gradients(self, x, hs, dz):
+    def _accumulate_weight_gradients(self, x, hs, dz, buffer):
         """dW, dU, db as one product each over all steps; returns dx (or None)."""
-        steps, n, _ = dz.shape
-        dz_flat = dz.reshape(steps * n, -1)
-        h_prev = hs[:-1].reshape(steps * n, -1)      # h_{t-1} for every t
-        self.grads["recurrent_kernel"] += h_prev.T @ dz_flat
-        self.grads["bias"] += dz_flat.sum(axis=0)
-        x_flat = self._time_major_inputs(x)
-        self.grads["kernel"] += x_flat.T @ dz_flat
+        steps, n, width = dz.shape
+        dz_flat = dz.reshape(steps * n, width)
+        h_prev = hs[:-1].reshape(steps * n, -1)        # h_{t-1} for every t
+        U, W = self.params["recurrent_kernel"], self.params["kernel"]
+        self.grads["recurrent_kernel"] += np.matmul(h_prev.T, dz_flat, out=buffer("dU", *U.shape))
+        self.grads["bias"] += np.sum(dz_flat, axis=0, out=buffer("db", width))
+        x_flat = self._time_major_inputs(x, buffer("x_flat", steps * n, self.input_dim))
+        self.grads["kernel"] += np.matmul(x_flat.T, dz_flat, out=buffer("dW", *W.shape))
         if is_token_array(x):
             return None
-        dx = dz_flat @ self.params["kernel"].T
+        dx = np.matmul(dz_flat, W.T, out=buffer("dx", steps * n, self.input_dim))
         return dx.reshape(steps, n, -1).transpose(1, 0, 2)
 
     # -- helpers ------------------------------------------------------------
 
-    def _time_major_inputs(self, x):
-        """(T*N, D) inputs in time-major order; tokens become one-hot rows."""
-        flat = np.swapaxes(x, 0, 1).reshape(x.shape[0] * x.shape[1], *x.shape[2:])
-        if not is_token_array(x):
-            return flat
-        one_hot = np.zeros((flat.size, self.input_dim), self.dtype)
-        one_hot[np.arange(flat.size), flat] = 1
-        return one_hot
-
-    def _input_projection(self, x):
-        """x_t @ W + b for all steps at once, time-major (T, N, 4u), a fresh array."""
-        W, b = self.params["kernel"], self.params["bias"]
-        if is_token_array(x):
-            projected = np.take(W, x.T, axis=0)        # row lookup == one-hot @ W
-            projected += b
-            return projected
+    @staticmethod
+    def _time_major_inputs(x, out):
+        """x as (T*N, D) rows in time-major order, written into out; tokens become one-hot."""
         steps, n = x.shape[1], x.shape[0]
-        projected = self._time_major_inputs(x) @ W
-        projected += b
-        return projected.reshape(steps, n, -1)
+        if is_token_array(x):
+            out.fill(0)
+            out[np.arange(steps * n), x.T.ravel()] = 1
+        else:
+            np.copyto(out.reshape(steps, n, -1), x.transpose(1, 0, 2))
+        return out
+
+    def _input_projection(self, x, buffer):
+        """x_t @ W + b for all steps at once: (T, N, 4u), time-major."""
+        W, b = self.params["kernel"], self.params["bias"]
+        steps, n = x.shape[1], x.shape[0]
+        out = buffer("gates", steps, n, W.shape[1])
+        if is_token_array(x):
+            np.take(W, x.T, axis=0, out=out)           # row lookup == one-hot @ W
+        else:
+            flat = self._time_major_inputs(x, buffer("x_flat", steps * n, self.input_dim))
+            np.matmul(flat, W, out=out.reshape(steps * n, -1))
+        out += b
+        return out
 
     def _check_input(self, x):
         x = np.asarray(x)
@@ -348,12 +359,18 @@ class LSTM:
                 raise ValueError(f"initial state {name} must have shape ({n}, {self.units}), got {s.shape}")
         return h0, c0
 
-    def _final_state_gradient(self, d_state, n):
-        """Fresh (dh, dc) arrays to accumulate into: the caller's are never modified."""
-        if d_state is None:
-            zeros = np.zeros((n, self.units), self.dtype)
-            return zeros, zeros.copy()
-        dh, dc = d_state
-        dh = np.zeros((n, self.units), self.dtype) if dh is None else np.array(dh, self.dtype)
-        dc = np.zeros((n, self.units), self.dtype) if dc is None else np.array(dc, self.dtype)
+    @staticmethod
+    def _final_state_gradient(d_state, dh, dc):
+        """Fill the (dh, dc) accumulators from d_state (zeros where None).
+
+        They are our own arrays: the caller's gradients are never modified.
+        """
+        given_dh, given_dc = (None, None) if d_state is None else d_state
+        for name, given, own in (("dh", given_dh, dh), ("dc", given_dc, dc)):
+            if given is None:
+                own.fill(0)
+            elif np.shape(given) != own.shape:
+                raise ValueError(f"d_state {name} must have shape {own.shape}, got {np.shape(given)}")
+            else:
+                np.copyto(own, given)
         return dh, dc

@@ -3,8 +3,9 @@ the training loop (`fit`), `evaluate`, `loss_and_gradients`, and input checks.
 
 A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
-    _forward(source, target)     -> logits (N, T_out, V), cache   (training path)
-    _backward(dlogits, cache)    adds every layer's gradients
+    _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
+    _backward(dlogits, cache, workspaces=None)  adds every layer's gradients
+                                 (workspaces: {layer name: Workspace} or None)
     predict(source, n_steps)     -> (N, n_steps) tokens
     get_config()                 the constructor's arguments
 """
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
+from ..workspace import Workspace
 from .progress import History, ProgressBar
 
 __all__ = ["Seq2SeqModel"]
@@ -105,10 +107,15 @@ class Seq2SeqModel:
         return loss, [grad.copy() for _, grad in self._param_grad_pairs()]
 
     def _train_batch(self, source, target):
-        """Forward and backward on one batch; gradients are added into the layers."""
-        logits, cache = self._forward(source, target)
+        """Forward and backward on one batch; gradients are added into the layers.
+
+        The layers reuse their buffers from batch to batch (see workspace.py).
+        """
+        if getattr(self, "_workspaces", None) is None:
+            self._workspaces = {name: Workspace() for name in self.layers}
+        logits, cache = self._forward(source, target, self._workspaces)
         loss, dlogits = softmax_cross_entropy(logits, target)
-        self._backward(dlogits, cache)
+        self._backward(dlogits, cache, self._workspaces)
         return loss, accuracy(logits, target)
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,

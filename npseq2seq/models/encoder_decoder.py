@@ -83,18 +83,21 @@ class EncoderDecoder(Seq2SeqModel):
 
     # -- training path (teacher forcing) --------------------------------------
 
-    def _forward(self, source, target):
-        _, state, encoder_cache = self.encoder.forward(source)
+    def _forward(self, source, target, workspaces=None):
+        ws = workspaces or {}
+        _, state, encoder_cache = self.encoder.forward(source, workspace=ws.get("encoder"))
         decoder_input = shift_right(target, self.n_features)
-        outputs, _, decoder_cache = self.decoder.forward(decoder_input, state)
-        logits, dense_cache = self.dense.forward(outputs)
+        outputs, _, decoder_cache = self.decoder.forward(decoder_input, state, ws.get("decoder"))
+        logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
-    def _backward(self, dlogits, cache):
+    def _backward(self, dlogits, cache, workspaces=None):
         encoder_cache, decoder_cache, dense_cache = cache
-        d_outputs = self.dense.backward(dlogits, dense_cache)
-        _, d_state = self.decoder.backward(d_outputs, decoder_cache)
-        self.encoder.backward(None, encoder_cache, d_state=d_state)  # the (h, c) hand-over
+        ws = workspaces or {}
+        d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"))
+        _, d_state = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"))
+        # the (h, c) hand-over: the decoder's initial-state gradient is the encoder's final one
+        self.encoder.backward(None, encoder_cache, d_state=d_state, workspace=ws.get("encoder"))
 
     # -- inference path ---------------------------------------------------------
 

@@ -65,22 +65,24 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
                 "dtype": self.dtype.name}
 
-    def _forward(self, source, target=None):
+    def _forward(self, source, target=None, workspaces=None):
         if target is not None and target.shape[1] != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
                              f"got targets of length {target.shape[1]}")
-        _, (h, _), encoder_cache = self.encoder.forward(source)
+        ws = workspaces or {}
+        _, (h, _), encoder_cache = self.encoder.forward(source, workspace=ws.get("encoder"))
         repeated = np.repeat(h[:, None, :], self.n_out, axis=1)      # RepeatVector
-        outputs, _, decoder_cache = self.decoder.forward(repeated)
-        logits, dense_cache = self.dense.forward(outputs)
+        outputs, _, decoder_cache = self.decoder.forward(repeated, workspace=ws.get("decoder"))
+        logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
-    def _backward(self, dlogits, cache):
+    def _backward(self, dlogits, cache, workspaces=None):
         encoder_cache, decoder_cache, dense_cache = cache
-        d_outputs = self.dense.backward(dlogits, dense_cache)
-        d_repeated, _ = self.decoder.backward(d_outputs, decoder_cache)
+        ws = workspaces or {}
+        d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"))
+        d_repeated, _ = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"))
         dh = d_repeated.sum(axis=1)                  # every copy of h adds its gradient
-        self.encoder.backward(None, encoder_cache, d_state=(dh, None))
+        self.encoder.backward(None, encoder_cache, d_state=(dh, None), workspace=ws.get("encoder"))
 
     def encode(self, source):
         """The encoder's final (h, c); this design passes only h on (repeated)."""
