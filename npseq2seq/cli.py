@@ -8,6 +8,7 @@ checks. Every user error ends as one line on stderr and exit status 2;
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -32,6 +33,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
+    except BrokenPipeError:
+        # the reader went away (`npseq2seq train | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, OSError, KeyError) as error:
         if args.debug:
             raise
