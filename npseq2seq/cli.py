@@ -169,6 +169,12 @@ def add_gradcheck(commands):
     sub.add_argument("--units", type=int, default=4, help="LSTM units (default 4)")
     _add_task_options(sub, samples=3, n_in=5, n_out=3, cardinality=7)
     sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--full", action="store_true",
+                     help=f"check every weight even in a model of more than {FULL_CHECK_LIMIT:,} "
+                          f"(slow); by default such a model is checked along random directions")
+
+
+FULL_CHECK_LIMIT = 5_000
 
 
 def run_gradcheck(args):
@@ -181,7 +187,12 @@ def run_gradcheck(args):
         model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed,
                             np.float64)
     source, target = reversal_task(args.samples, seed=args.seed, **task)
-    report = gradcheck.check_model(model, source, target)
+    weights = sum(w.size for w in model.get_weights())
+    direction_only = weights > FULL_CHECK_LIMIT and not args.full
+    if direction_only:
+        print(f"{weights:,} weights: checking one random direction per array "
+              f"(--full checks every weight)")
+    report = gradcheck.check_model(model, source, target, direction_only=direction_only)
     print(report)
     return 0 if report.passed else 1
 

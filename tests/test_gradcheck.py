@@ -31,7 +31,29 @@ def test_direction_check_passes_right_and_fails_wrong():
     x, f, exact = cubic_problem()
     assert check_direction(f, {"x": x}, {"x": exact}).passed
     assert not check_direction(f, {"x": x}, {"x": 1.01 * exact}).passed
+    one_sign_wrong = exact.copy()
+    one_sign_wrong[1, 1] *= -1
+    assert not check_direction(f, {"x": x}, {"x": one_sign_wrong}).passed
     assert np.array_equal(x, cubic_problem()[0])
+
+
+def test_direction_check_of_a_model_catches_a_broken_gradient():
+    import npseq2seq as ns
+    from npseq2seq.gradcheck import check_model
+
+    model = ns.EncoderDecoder(9, 6, seed=1, dtype=np.float64)
+    source, target = ns.reversal_task(5, n_in=4, n_out=2, cardinality=9, seed=1)
+    assert check_model(model, source, target, direction_only=True).passed
+    broken = model.loss_and_gradients
+
+    def transposed_block(src, tgt):  # swap two gate blocks of one gradient
+        loss, grads = broken(src, tgt)
+        grads[1] = np.concatenate([grads[1][:, 6:12], grads[1][:, :6], grads[1][:, 12:]], axis=1)
+        return loss, grads
+
+    model.loss_and_gradients = transposed_block
+    report = check_model(model, source, target, direction_only=True)
+    assert not report.passed and report["encoder/recurrent_kernel"].relative_error > 1e-3
 
 
 def test_relative_error_definition():

@@ -49,9 +49,9 @@ def test_learns_the_reversal_task_and_survives_save_and_load(tmp_path):
     source, target = ns.reversal_task(6000, n_in=5, n_out=3, cardinality=11, seed=0)
     test_source, test_target = ns.reversal_task(500, n_in=5, n_out=3, cardinality=11, seed=99)
     model = ns.RepeatVectorSeq2Seq(11, 32, 3, seed=0)
-    model.fit(source, target, epochs=6, verbose=0, optimizer=ns.Adam(learning_rate=0.01))
+    model.fit(source, target, epochs=12, verbose=0, optimizer=ns.Adam(learning_rate=0.01))
     result = model.evaluate(test_source, test_target)
-    assert result["seq_acc"] >= 0.9, result
+    assert result["seq_acc"] >= 0.95, result  # 100% on seeds 0-3; a broken backward stays far below
     model.save(tmp_path / "rv.npz")
     loaded = ns.load(tmp_path / "rv.npz")
     assert type(loaded) is ns.RepeatVectorSeq2Seq and loaded.n_out == 3
