@@ -37,18 +37,25 @@ def main(argv=None):
         # the reader went away (`npseq2seq train | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, TypeError, OSError, KeyError) as error:
+    except (ValueError, TypeError, OSError, KeyError, FloatingPointError) as error:
         if args.debug:
             raise
         print(f"npseq2seq {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"npseq2seq {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(f"npseq2seq {args.command}: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (then exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="npseq2seq",
         description="The Keras encoder-decoder LSTM in pure NumPy: train it on the integer "
                     "reversal task, evaluate, predict, and check its gradients.")
@@ -94,23 +101,51 @@ def add_train(commands):
     sub.add_argument("--test-samples", type=int, default=1000,
                      help="held-out sequences for the accuracy (default 1000)")
     sub.add_argument("--save", metavar="PATH", help="write the trained model to PATH (.npz)")
+    sub.add_argument("--checkpoint", metavar="PATH",
+                     help="save the model to PATH after every epoch and on Ctrl-C")
+    sub.add_argument("--resume", metavar="PATH",
+                     help="continue the training saved in checkpoint PATH up to --epochs "
+                          "(task, sizes and seed come from the checkpoint)")
     sub.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0 silent, 1 progress bar (default), 2 one line per epoch")
 
 
 def run_train(args):
-    train_seed, test_seed = np.random.SeedSequence(args.seed).spawn(2)
-    task = {"n_in": args.n_in, "n_out": args.n_out, "cardinality": args.cardinality}
-    source, target = reversal_task(args.samples, seed=train_seed, **task)
-    test_source, test_target = reversal_task(args.test_samples, seed=test_seed, **task)
-    model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed)
-    model.metadata["task"] = task
-    model.fit(source, target, epochs=args.epochs, batch_size=args.batch_size,
-              verbose=args.verbose, optimizer=Adam(learning_rate=args.learning_rate))
+    model, remaining, checkpoint = _resumed(args) if args.resume else _fresh(args)
+    setup = model.metadata["training"]
+    train_seed, test_seed = np.random.SeedSequence(setup["seed"]).spawn(2)
+    task = model.metadata["task"]
+    source, target = reversal_task(setup["samples"], seed=train_seed, **task)
+    test_source, test_target = reversal_task(setup["test_samples"], seed=test_seed, **task)
+    model.fit(source, target, epochs=remaining, batch_size=setup["batch_size"],
+              verbose=args.verbose, checkpoint=checkpoint,
+              optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
     report_accuracy(model, test_source, test_target)
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
+
+
+def _fresh(args):
+    model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed)
+    model.metadata["task"] = {"n_in": args.n_in, "n_out": args.n_out,
+                              "cardinality": args.cardinality}
+    model.metadata["training"] = {"samples": args.samples, "seed": args.seed,
+                                  "test_samples": args.test_samples,
+                                  "batch_size": args.batch_size}
+    return model, args.epochs, args.checkpoint
+
+
+def _resumed(args):
+    model = load(args.resume)
+    if "training" not in model.metadata or "task" not in model.metadata:
+        raise ValueError(f"{args.resume} was not written by `npseq2seq train`, so it does not "
+                         f"say what data to continue on")
+    remaining = args.epochs - model.epochs_done
+    if remaining < 1:
+        raise ValueError(f"{args.resume} has already trained {model.epochs_done} epoch(s); "
+                         f"pass --epochs larger than that to train more")
+    return model, remaining, args.checkpoint or args.resume
 
 
 def report_accuracy(model, source, target, spot_checks=10):

@@ -54,6 +54,8 @@ def save(model, path):
         "optimizer_slots": None if optimizer is None or optimizer.slots is None
         else {slot: len(values) for slot, values in optimizer.slots.items()},
         "shuffle_rng": model.shuffle_rng.bit_generator.state,
+        "epochs_done": model.epochs_done,
+        "unfinished_epoch": model.unfinished_epoch,
     }
     arrays["__config__"] = np.array(json.dumps(config))
     _write_atomically(path, arrays)
@@ -93,6 +95,8 @@ def load(path):
     model.target_length = config.get("target_length")
     model.metadata = dict(config.get("metadata") or {})
     model.shuffle_rng.bit_generator.state = config["shuffle_rng"]
+    model.epochs_done = int(config.get("epochs_done") or 0)
+    model.unfinished_epoch = config.get("unfinished_epoch")
     if config.get("optimizer") is not None:
         model.optimizer = _load_optimizer(path, config, arrays, model)
     return model

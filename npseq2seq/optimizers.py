@@ -30,6 +30,7 @@ class Optimizer:
     """Shared machinery: clipping, step counting, per-parameter state slots."""
 
     slot_names = ()
+    config_name = None      # the name get_optimizer knows this rule by (subclasses inherit it)
 
     def __init__(self, learning_rate, clipnorm=None):
         for name, value in (("learning_rate", learning_rate), ("clipnorm", clipnorm)):
@@ -66,7 +67,7 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
-        config = {"name": type(self).__name__, "learning_rate": self.learning_rate,
+        config = {"name": self.config_name, "learning_rate": self.learning_rate,
                   "clipnorm": self.clipnorm}
         config.update(self._hyperparameters())
         return config
@@ -101,6 +102,7 @@ class Adam(Optimizer):
     """Adam with Keras defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7."""
 
     slot_names = ("m", "v")
+    config_name = "adam"
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  clipnorm=None):
@@ -135,6 +137,7 @@ class SGD(Optimizer):
     """
 
     slot_names = ("velocity",)
+    config_name = "sgd"
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None):
         super().__init__(learning_rate, clipnorm)
@@ -166,6 +169,7 @@ class RMSprop(Optimizer):
     """
 
     slot_names = ("velocity", "average_gradient", "momentum")
+    config_name = "rmsprop"
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, clipnorm=None):

@@ -10,6 +10,10 @@ A model subclass provides
     get_config()                 the constructor's arguments
 """
 
+import contextlib
+import signal
+import threading
+
 import numpy as np
 
 from ..losses import accuracy, softmax_cross_entropy
@@ -53,8 +57,10 @@ class Seq2SeqModel:
         value = np.asarray(value)
         if value.shape != param.shape:
             raise ValueError(f"weight {name} must have shape {param.shape}, got {value.shape}")
-        if not np.issubdtype(value.dtype, np.number) or not np.all(np.isfinite(value)):
-            raise ValueError(f"weight {name} must hold finite numbers")
+        if value.dtype.kind not in "iuf":
+            raise TypeError(f"weight {name} must be a real number array, got dtype {value.dtype}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"weight {name} contains NaN or infinity")
         return value
 
     def _pack_parameters(self):
@@ -119,45 +125,90 @@ class Seq2SeqModel:
         return loss, accuracy(logits, target)
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
-            optimizer=None):
+            optimizer=None, checkpoint=None):
         """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
 
-        source  (N, T_in) tokens or (N, T_in, V) one-hot / features
-        target  (N, T_out) tokens or (N, T_out, V) one-hot
+        source      (N, T_in) tokens or (N, T_in, V) one-hot / features
+        target      (N, T_out) tokens or (N, T_out, V) one-hot
+        checkpoint  a path: the model (weights, optimizer, shuffling state) is
+                    saved there after every epoch, and when Ctrl-C stops
+                    training (after the batch in hand). A model loaded from
+                    such a file continues exactly where it stopped: an
+                    interrupted epoch is finished first and counts as one of
+                    `epochs`.
         Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy).
+        A loss or gradient that stops being finite ends training with
+        FloatingPointError; the weights stay those of the last good batch.
         """
         source, target = self._check_pair(source, target)
         epochs = _count("epochs", epochs, minimum=0)
         batch_size = _count("batch_size", batch_size)
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if optimizer is not None or getattr(self, "optimizer", None) is None:
             self.optimizer = get_optimizer(optimizer or Adam())
         self.target_length = target.shape[1]
         history = History()
-        for epoch in range(epochs):
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            metrics = self._run_epoch(source, target, batch_size, shuffle, verbose)
-            history.record(epoch, metrics)
+        with _ctrl_c_after_batch() as interrupted:
+            for epoch in range(epochs):
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
+                                          interrupted, checkpoint)
+                self.epochs_done += 1
+                history.record(epoch, metrics)
+                if checkpoint is not None:
+                    self.save(checkpoint)
+                if interrupted.is_set() and epoch + 1 < epochs:
+                    self._stop(checkpoint, f"at the end of epoch {self.epochs_done}")
         return history
 
-    def _run_epoch(self, source, target, batch_size, shuffle, verbose):
+    def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint):
         n = source.shape[0]
+        resumed, self.unfinished_epoch = self.unfinished_epoch, None
+        if resumed is not None:       # replay the interrupted epoch's shuffle
+            self.shuffle_rng.bit_generator.state = resumed["shuffle_state"]
+        start_state = self.shuffle_rng.bit_generator.state
         order = self.shuffle_rng.permutation(n) if shuffle else np.arange(n)
         n_batches = -(-n // batch_size)
+        first = 0 if resumed is None else resumed["batches_done"]
+        sums = {"loss": 0.0, "acc": 0.0} if resumed is None else dict(resumed["sums"])
         progress = ProgressBar(n_batches, verbose)
         pairs = [(self._flat_params, self._flat_grads)]
-        loss_sum = acc_sum = 0.0
-        for b in range(n_batches):
+        for b in range(first, n_batches):
             rows = order[b * batch_size:(b + 1) * batch_size]
             self._zero_grads()
             loss, acc = self._train_batch(source[rows], target[rows])
+            self._check_finite(loss, b)
             self.optimizer.update(pairs)
-            loss_sum, acc_sum = loss_sum + loss * len(rows), acc_sum + acc * len(rows)
+            sums = {"loss": sums["loss"] + loss * len(rows), "acc": sums["acc"] + acc * len(rows)}
             seen = min((b + 1) * batch_size, n)
-            progress.update(b + 1, {"loss": loss_sum / seen, "acc": acc_sum / seen})
-        metrics = {"loss": loss_sum / n, "acc": acc_sum / n}
+            progress.update(b + 1, {name: total / seen for name, total in sums.items()})
+            if interrupted.is_set() and b + 1 < n_batches:
+                self.unfinished_epoch = {"shuffle_state": start_state, "batches_done": b + 1,
+                                         "sums": sums}
+                self._stop(checkpoint, f"after batch {b + 1} of {n_batches} in epoch "
+                                       f"{self.epochs_done + 1}")
+        metrics = {name: total / n for name, total in sums.items()}
         progress.finish(metrics)
         return metrics
+
+    def _check_finite(self, loss, batch):
+        if np.isfinite(loss) and np.isfinite(np.sum(self._flat_grads)):
+            return
+        what = "loss" if not np.isfinite(loss) else "gradient"
+        raise FloatingPointError(
+            f"the {what} stopped being finite (loss {loss}) in epoch {self.epochs_done + 1}, "
+            f"batch {batch + 1}: training stopped, and the weights are those after the last "
+            f"good batch. Lower the learning rate, or clip gradients with "
+            f"optimizer=Adam(clipnorm=1.0)")
+
+    def _stop(self, checkpoint, where):
+        if checkpoint is not None:
+            self.save(checkpoint)
+            raise KeyboardInterrupt(f"training interrupted {where}; saved {checkpoint}, "
+                                    f"load it and call fit again to continue")
+        raise KeyboardInterrupt(f"training interrupted {where}")
 
     # -- evaluation -----------------------------------------------------------
 
@@ -203,7 +254,7 @@ class Seq2SeqModel:
         """Tokens (N, T) in 0..V-1, or finite vectors (N, T, V); V = n_features."""
         x = np.asarray(x)
         v = self.n_features
-        if x.dtype == bool or not np.issubdtype(x.dtype, np.number):
+        if x.dtype.kind not in "iuf":
             raise TypeError(f"{name} must be integer tokens or float vectors, got dtype {x.dtype}")
         if _is_tokens(x):
             if x.ndim != 2:
@@ -213,7 +264,8 @@ class Seq2SeqModel:
                                  f"{x.min()} to {x.max()}")
         else:
             if x.ndim != 3 or x.shape[2] != v:
-                hint = "; squeeze axis 1" if x.ndim == 4 and x.shape[1] == 1 else ""
+                hint = ("; squeeze axis 1" if x.ndim == 4 and x.shape[1] == 1 else
+                        "; for tokens pass integers, e.g. .astype(np.int64)" if x.ndim == 2 else "")
                 raise ValueError(f"{name} must have shape (samples, steps, {v}) or be integer "
                                  f"tokens (samples, steps), got shape {x.shape}{hint}")
             if not np.all(np.isfinite(x)):
@@ -234,3 +286,22 @@ def _count(name, value, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return int(value)
+
+
+@contextlib.contextmanager
+def _ctrl_c_after_batch():
+    """While training, Ctrl-C sets a flag instead of raising mid-batch.
+
+    Raising inside an optimizer update would leave half the weights stepped;
+    the loop checks the flag between batches and stops cleanly. (Only the main
+    thread can take signals; elsewhere Ctrl-C is left alone.)
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -75,6 +75,8 @@ class EncoderDecoder(Seq2SeqModel):
         self.optimizer = None
         self.target_length = None
         self.metadata = {}      # free-form, saved with the model (the CLI keeps the task here)
+        self.epochs_done = 0
+        self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units,
@@ -115,7 +117,8 @@ class EncoderDecoder(Seq2SeqModel):
         state   (h, c) from `encode` or the previous step
         Returns probs (N, n_features) and the new (h, c).
         """
-        logits, state = self._decode_logits(self._check_step_input(inputs), state)
+        inputs = self._check_step_input(inputs)
+        logits, state = self._decode_logits(inputs, self._check_state(state, len(inputs)))
         return softmax(logits), state
 
     def _decode_logits(self, inputs, state):
@@ -151,6 +154,21 @@ class EncoderDecoder(Seq2SeqModel):
                                  "not know the target length; pass n_steps=...")
             return self.target_length
         return _count("n_steps", n_steps)
+
+    def _check_state(self, state, n):
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError("state must be the pair (h, c) returned by encode or decode_step, "
+                            f"got {type(state).__name__}")
+        checked = []
+        for name, s in zip("hc", state):
+            s = np.asarray(s)
+            if s.dtype.kind not in "iuf" or s.shape != (n, self.n_units):
+                raise ValueError(f"state {name} must be a ({n}, {self.n_units}) float array "
+                                 f"(one row per input), got {s.dtype} of shape {s.shape}")
+            if not np.all(np.isfinite(s)):
+                raise ValueError(f"state {name} contains NaN or infinity")
+            checked.append(s.astype(self.dtype, copy=False))
+        return tuple(checked)
 
     def _check_step_input(self, inputs):
         inputs = np.asarray(inputs)

@@ -59,6 +59,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         self.optimizer = None
         self.target_length = self.n_out
         self.metadata = {}
+        self.epochs_done = 0
+        self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units, "n_out": self.n_out,

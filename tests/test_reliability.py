@@ -1,0 +1,275 @@
+"""Bad input, interrupted and diverging training, resumable runs."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+
+import npseq2seq as ns
+from npseq2seq.cli import main
+
+V, UNITS = 7, 4
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def weights_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+# --- interrupted and diverging training -------------------------------------------
+
+class InterruptAt(ns.Adam):
+    """Adam that sends this process Ctrl-C (SIGINT) during its k-th update."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def update(self, pairs):
+        super().update(pairs)
+        if self.iterations == self.k:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(tmp_path):
+    source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=1)
+    straight = ns.EncoderDecoder(V, 6, seed=3)
+    straight.fit(source, target, epochs=2, batch_size=16, verbose=0)
+
+    path = tmp_path / "ckpt.npz"
+    stopped = ns.EncoderDecoder(V, 6, seed=3)
+    with pytest.raises(KeyboardInterrupt, match="after batch 5 of 13 in epoch 1; saved"):
+        stopped.fit(source, target, epochs=2, batch_size=16, verbose=0,
+                    optimizer=InterruptAt(5), checkpoint=path)
+    resumed = ns.load(path)
+    assert resumed.unfinished_epoch["batches_done"] == 5 and resumed.epochs_done == 0
+    history = resumed.fit(source, target, epochs=2, batch_size=16, verbose=0)
+    assert weights_equal(straight, resumed)
+    assert len(history.history["loss"]) == 2 and resumed.epochs_done == 2
+
+
+def test_checkpoint_after_every_epoch(tmp_path):
+    source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=V, seed=1)
+    model = ns.EncoderDecoder(V, 6, seed=3)
+    path = tmp_path / "ckpt.npz"
+    model.fit(source, target, epochs=2, verbose=0, checkpoint=path)
+    saved = ns.load(path)
+    assert saved.epochs_done == 2 and saved.unfinished_epoch is None
+    assert weights_equal(model, saved)
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_weights(tmp_path, monkeypatch):
+    source, target = ns.reversal_task(96, n_in=4, n_out=2, cardinality=V, seed=1)
+    reference = ns.EncoderDecoder(V, 6, seed=3)
+    reference.fit(source, target, epochs=1, batch_size=32, verbose=0)  # three batches
+    model = ns.EncoderDecoder(V, 6, seed=3)
+    path = tmp_path / "ckpt.npz"
+    model.fit(source, target, epochs=1, batch_size=32, verbose=0, checkpoint=path)
+    before = ns.load(path)
+    real = model._train_batch
+    calls = []
+
+    def nan_on_third_batch(src, tgt):
+        calls.append(1)
+        loss, acc = real(src, tgt)
+        return (float("nan") if len(calls) == 3 else loss), acc
+
+    monkeypatch.setattr(model, "_train_batch", nan_on_third_batch)
+    weights_after_two = []
+    original_update = model.optimizer.update
+
+    def record(pairs):
+        original_update(pairs)
+        weights_after_two[:] = model.get_weights()
+
+    monkeypatch.setattr(model.optimizer, "update", record)
+    with pytest.raises(FloatingPointError, match="loss stopped being finite.*epoch 2, batch 3.*clipnorm"):
+        model.fit(source, target, epochs=1, batch_size=32, verbose=0, checkpoint=path)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights_after_two))
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert weights_equal(ns.load(path), before)  # the file still holds the last good epoch
+
+
+def test_same_seed_same_losses_and_predictions_across_runs():
+    source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=4)
+    runs = []
+    for _ in range(2):
+        model = ns.RepeatVectorSeq2Seq(V, 6, 2, seed=9)
+        history = model.fit(source, target, epochs=2, verbose=0)
+        runs.append((history.history, model.predict(source), model.get_weights()))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][2], runs[1][2]))
+
+
+# --- the CLI ----------------------------------------------------------------------------
+
+SMALL = ["--samples", "300", "--n-in", "4", "--n-out", "2", "--cardinality", "7",
+         "--units", "6", "--test-samples", "20", "--verbose", "0"]
+
+
+def test_cli_resume_continues_to_the_same_weights(tmp_path, capsys):
+    straight, half = tmp_path / "straight.npz", tmp_path / "half.npz"
+    assert main(["train", *SMALL, "--epochs", "2", "--save", str(straight)]) == 0
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", str(half)]) == 0
+    assert main(["train", "--resume", str(half), "--epochs", "2", "--verbose", "0"]) == 0
+    assert weights_equal(ns.load(straight), ns.load(half))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(half), "--epochs", "2"]) == 2
+    assert "already trained 2 epoch(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--epochs", "x"], ["frobnicate"], ["predict"], ["train", "--units", "0"],
+    ["train", "--batch-size", "0", "--samples", "10"], ["train", "--samples", "-5"],
+    ["train", "--n-out", "9"], ["evaluate", "nowhere.npz"], ["gradcheck", "--units", "-1"],
+])
+def test_cli_user_errors_are_one_line_and_exit_2(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_cli_refuses_a_corrupt_model_file(tmp_path, capsys):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["predict", str(path), "1", "2"]) == 2
+    assert "not a readable npseq2seq model file" in capsys.readouterr().err
+
+
+# --- fuzzing every entry point --------------------------------------------------------
+
+def any_array():
+    dtypes = st.sampled_from([np.int64, np.int8, np.uint8, np.float32, np.float64, np.bool_,
+                              np.complex64, np.dtype("<U2")])
+    return dtypes.flatmap(lambda dtype: arrays(
+        dtype, array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)))
+
+
+def accept_only_clear_errors(call):
+    """The call either succeeds or raises ValueError/TypeError with a message."""
+    try:
+        return call()
+    except (ValueError, TypeError) as error:
+        assert str(error), "an error must say what is wrong"
+        return None
+
+
+MODELS = [ns.EncoderDecoder(V, UNITS, seed=0), ns.RepeatVectorSeq2Seq(V, UNITS, 2, seed=0)]
+
+
+@FUZZ
+@given(source=any_array(), target=any_array(), which=st.sampled_from([0, 1]))
+def test_fit_and_evaluate_accept_only_good_input(source, target, which):
+    model = MODELS[which]
+    before = model.get_weights()
+    history = accept_only_clear_errors(lambda: model.fit(source, target, verbose=0))
+    if history is None:
+        assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    else:
+        assert np.isfinite(history.history["loss"][0])
+        result = model.evaluate(source, target)
+        assert 0 <= result["seq_acc"] <= 1 and np.isfinite(result["loss"])
+    accept_only_clear_errors(lambda: model.evaluate(source, target))
+
+
+@FUZZ
+@given(source=any_array(), n_steps=st.one_of(st.integers(-2, 4), st.floats(), st.none()))
+def test_predict_and_encode_accept_only_good_input(source, n_steps):
+    for model in MODELS:
+        predicted = accept_only_clear_errors(lambda: model.predict(source, n_steps=n_steps))
+        if predicted is not None:
+            assert predicted.shape[0] == np.asarray(source).shape[0]
+            assert predicted.dtype.kind == "i" and predicted.min() >= 0 and predicted.max() < V
+        state = accept_only_clear_errors(lambda: model.encode(source))
+        if state is not None:
+            assert state[0].shape == (np.asarray(source).shape[0], UNITS)
+
+
+@FUZZ
+@given(inputs=any_array(), h=any_array(), c=any_array())
+def test_decode_step_accepts_only_good_input(inputs, h, c):
+    model = MODELS[0]
+    result = accept_only_clear_errors(lambda: model.decode_step(inputs, (h, c)))
+    if result is not None:
+        probs, (h2, c2) = result
+        assert probs.shape == (np.asarray(inputs).shape[0], V)
+        np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+@FUZZ
+@given(index=st.integers(0, 7), replacement=any_array())
+def test_set_weights_accepts_only_good_input(index, replacement):
+    model = ns.EncoderDecoder(V, UNITS, seed=0)
+    weights = model.get_weights()
+    before = model.get_weights()
+    weights[index] = replacement
+    if accept_only_clear_errors(lambda: model.set_weights(weights)) is None:
+        shapes_fit = np.shape(replacement) == before[index].shape
+        if not shapes_fit or replacement.dtype.kind not in "iuf":
+            assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@FUZZ
+@given(n_samples=st.one_of(st.integers(-3, 5), st.floats(), st.text(max_size=2)),
+       n_in=st.integers(-1, 5), n_out=st.integers(-1, 5), cardinality=st.integers(-1, 5))
+def test_reversal_task_accepts_only_good_sizes(n_samples, n_in, n_out, cardinality):
+    result = accept_only_clear_errors(
+        lambda: ns.reversal_task(n_samples, n_in, n_out, cardinality, seed=0))
+    if result is not None:
+        source, target = result
+        assert source.shape == (n_samples, n_in) and target.shape == (n_samples, n_out)
+        assert np.array_equal(target, source[:, :n_out][:, ::-1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(content=st.binary(max_size=300))
+def test_load_refuses_any_foreign_bytes(tmp_path_factory, content):
+    path = tmp_path_factory.mktemp("fuzz") / "model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError):
+        ns.load(path)
+
+
+def test_load_refuses_a_pickled_array(tmp_path):
+    good = tmp_path / "good.npz"
+    ns.EncoderDecoder(V, UNITS, seed=0).save(good)
+    with np.load(good) as data:
+        arrays = dict(data)
+    arrays["weights/dense/bias"] = np.array([object()] * V, dtype=object)
+    bad = tmp_path / "pickled.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match="not a readable npseq2seq model file"):
+        ns.load(bad)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "model.npz"
+    model = ns.EncoderDecoder(V, UNITS, seed=0)
+    model.target_length = 2
+    model.save(path)
+    return path
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tokens=st.lists(st.one_of(st.integers(-100, 100), st.text(max_size=3)), max_size=8))
+def test_cli_predict_any_arguments(saved_model, tokens):
+    try:
+        code = main(["predict", str(saved_model), *map(str, tokens)])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == (0 if tokens and all(_in_range(t) for t in tokens) else 2)
+
+
+def _in_range(argument):
+    try:
+        return 0 <= int(str(argument)) < V   # what argparse's type=int accepts
+    except ValueError:
+        return False
