@@ -14,7 +14,8 @@ import numpy as np
 __all__ = ["reversal_task", "one_hot", "one_hot_decode"]
 
 
-def _positive_int(name, value, minimum=1):
+def count(name, value, minimum=1):
+    """`value` as an int, if it is an integer (not a bool) of at least `minimum`."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     if value < minimum:
@@ -29,10 +30,10 @@ def reversal_task(n_samples, n_in=6, n_out=3, cardinality=51, seed=None):
         source  (n_samples, n_in)  int64 in 1..cardinality-1
         target  (n_samples, n_out) int64, source[:, n_out-1::-1]
     """
-    n_samples = _positive_int("n_samples", n_samples)
-    n_in = _positive_int("n_in", n_in)
-    n_out = _positive_int("n_out", n_out)
-    cardinality = _positive_int("cardinality", cardinality, minimum=2)
+    n_samples = count("n_samples", n_samples)
+    n_in = count("n_in", n_in)
+    n_out = count("n_out", n_out)
+    cardinality = count("cardinality", cardinality, minimum=2)
     if n_out > n_in:
         raise ValueError(f"n_out must be at most n_in ({n_in}), got {n_out}")
     rng = np.random.default_rng(seed)
@@ -46,7 +47,7 @@ def one_hot(tokens, n_classes, dtype=np.float32):
     tokens = np.asarray(tokens)
     if not np.issubdtype(tokens.dtype, np.integer):
         raise TypeError(f"one_hot expects integer tokens, got dtype {tokens.dtype}")
-    n_classes = _positive_int("n_classes", n_classes)
+    n_classes = count("n_classes", n_classes)
     if tokens.size and (tokens.min() < 0 or tokens.max() >= n_classes):
         raise ValueError(f"tokens must lie in 0..{n_classes - 1}, got values from "
                          f"{tokens.min()} to {tokens.max()}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
+from ..tasks import count as _count
 from ..workspace import Workspace
 from .progress import History, ProgressBar
 
@@ -278,14 +279,6 @@ class Seq2SeqModel:
 
 def _is_tokens(x):
     return np.issubdtype(np.asarray(x).dtype, np.integer)
-
-
-def _count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
 
 
 @contextlib.contextmanager
