@@ -141,3 +141,61 @@ def _load_optimizer(path, config, arrays, model):
             state["slots"][slot] = [v.astype(model.dtype) for v in values]
     optimizer.set_state(state)
     return optimizer
+
+
+# -- Keras and PyTorch weights ------------------------------------------------------
+#
+# Keras:   [encoder kernel (D, 4u), recurrent_kernel (u, 4u), bias (4u,),
+#           decoder kernel, recurrent_kernel, bias, dense kernel (u, V), bias (V,)]
+# PyTorch: nn.LSTM weight_ih_l0 (4u, D) = kernel.T, weight_hh_l0 (4u, u) =
+#          recurrent_kernel.T, bias_ih_l0 + bias_hh_l0 = bias (gate order i, f, g, o
+#          in both); nn.Linear weight (V, u) = kernel.T. Keys carry the module
+#          names: 'encoder.weight_ih_l0', ..., 'dense.weight', 'dense.bias'.
+
+TORCH_LSTM_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def keras_to_torch(weights):
+    """Keras-ordered arrays -> a state dict of NumPy arrays keyed as PyTorch's."""
+    weights = [np.asarray(w) for w in weights]
+    state = {}
+    for prefix, (kernel, recurrent, bias) in (("encoder", weights[0:3]), ("decoder", weights[3:6])):
+        state[f"{prefix}.weight_ih_l0"] = kernel.T.copy()
+        state[f"{prefix}.weight_hh_l0"] = recurrent.T.copy()
+        state[f"{prefix}.bias_ih_l0"] = bias.copy()
+        state[f"{prefix}.bias_hh_l0"] = np.zeros_like(bias)
+    state["dense.weight"] = weights[6].T.copy()
+    state["dense.bias"] = weights[7].copy()
+    return state
+
+
+def torch_to_keras(state):
+    """A PyTorch-keyed state dict (NumPy arrays or tensors) -> Keras-ordered arrays."""
+    expected = [f"{p}.{k}" for p in ("encoder", "decoder") for k in TORCH_LSTM_KEYS]
+    expected += ["dense.weight", "dense.bias"]
+    missing = [key for key in expected if key not in state]
+    if missing:
+        raise ValueError(f"the state dict lacks {missing}; expected the keys {expected}")
+    arrays = {key: _as_numpy(key, state[key]) for key in expected}
+    weights = []
+    for prefix in ("encoder", "decoder"):
+        ih, hh, b_ih, b_hh = (arrays[f"{prefix}.{k}"] for k in TORCH_LSTM_KEYS)
+        for key, array, ndim in ((f"{prefix}.weight_ih_l0", ih, 2), (f"{prefix}.weight_hh_l0", hh, 2),
+                                 (f"{prefix}.bias_ih_l0", b_ih, 1), (f"{prefix}.bias_hh_l0", b_hh, 1)):
+            if array.ndim != ndim:
+                raise ValueError(f"{key} must have {ndim} dimensions, got shape {array.shape}")
+        if b_ih.shape != b_hh.shape:
+            raise ValueError(f"{prefix}.bias_ih_l0 and bias_hh_l0 must have the same shape, "
+                             f"got {b_ih.shape} and {b_hh.shape}")
+        weights += [ih.T, hh.T, b_ih + b_hh]
+    weights += [arrays["dense.weight"].T, arrays["dense.bias"]]
+    return weights
+
+
+def _as_numpy(key, value):
+    if hasattr(value, "detach"):            # a torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    value = np.asarray(value)
+    if value.dtype.kind not in "iuf":
+        raise TypeError(f"{key} must be a real number array, got dtype {value.dtype}")
+    return value

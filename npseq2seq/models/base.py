@@ -22,7 +22,12 @@ from ..tasks import count as _count
 from ..workspace import Workspace
 from .progress import History, ProgressBar
 
-__all__ = ["Seq2SeqModel"]
+__all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES"]
+
+# Both designs: encoder LSTM, decoder LSTM, Dense, in Keras's get_weights() order.
+KERAS_WEIGHT_NAMES = ["encoder/kernel", "encoder/recurrent_kernel", "encoder/bias",
+                      "decoder/kernel", "decoder/recurrent_kernel", "decoder/bias",
+                      "dense/kernel", "dense/bias"]
 
 
 class Seq2SeqModel:
@@ -91,6 +96,44 @@ class Seq2SeqModel:
                 for layer in self.layers.values() for k in layer.params]
 
     # -- training -------------------------------------------------------------
+
+    # -- weights from and for Keras and PyTorch ----------------------------------------
+
+    @classmethod
+    def from_keras_weights(cls, weights, recurrent_activation="sigmoid", **kwargs):
+        """A model holding Keras's weights: the list `model.get_weights()` gives.
+
+        The sizes are read from the arrays. Choose `recurrent_activation` as
+        the Keras model was built: 'sigmoid' (the default since Keras 2.3),
+        'hard_sigmoid' for Keras 2.0-2.2, 'hard_sigmoid_keras3' for a Keras 3
+        model built with recurrent_activation='hard_sigmoid'. Other arguments
+        (dtype, seed, n_out for RepeatVectorSeq2Seq) go to the constructor.
+        """
+        weights = list(weights)
+        names = KERAS_WEIGHT_NAMES
+        if len(weights) != len(names):
+            raise ValueError(f"{cls.__name__} needs {len(names)} Keras arrays ({', '.join(names)}), "
+                             f"got {len(weights)}")
+        for name, w in zip(names[:2], weights[:2]):
+            if np.ndim(w) != 2:
+                raise ValueError(f"{name} must be a 2-D array, got shape {np.shape(w)}")
+        sizes = {"n_features": np.shape(weights[0])[0], "n_units": np.shape(weights[1])[0]}
+        model = cls(**sizes, recurrent_activation=recurrent_activation, **kwargs)
+        model.set_weights(weights)
+        return model
+
+    def to_torch_state_dict(self):
+        """The weights as NumPy arrays keyed like PyTorch's nn.LSTM / nn.Linear state dicts."""
+        from ..io import keras_to_torch
+
+        return keras_to_torch(self.get_weights())
+
+    @classmethod
+    def from_torch_state_dict(cls, state, recurrent_activation="sigmoid", **kwargs):
+        """A model from 'encoder.weight_ih_l0', ..., 'dense.bias' arrays (or tensors)."""
+        from ..io import torch_to_keras
+
+        return cls.from_keras_weights(torch_to_keras(state), recurrent_activation, **kwargs)
 
     def astype(self, dtype):
         """A copy of this model computing in `dtype` (float64 for gradient checks)."""

@@ -1,0 +1,93 @@
+"""Weights from Keras and PyTorch, checked against numbers those libraries produced.
+
+The fixtures come from tests/fixtures/make_keras_fixtures.py (Keras 3, models trained
+for 300 steps) and tests/fixtures/make_torch_fixtures.py (PyTorch autograd).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import npseq2seq as ns
+from npseq2seq.activations import softmax
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+def fixture(name):
+    with np.load(os.path.join(FIXTURES, name), allow_pickle=False) as data:
+        return dict(data)
+
+
+def keras_weights(data):
+    return [data[f"weight_{i}"] for i in range(8)]
+
+
+@pytest.mark.parametrize("name, cls, activation, extra", [
+    ("keras_encoder_decoder.npz", ns.EncoderDecoder, "sigmoid", {}),
+    ("keras_encoder_decoder_hard_sigmoid.npz", ns.EncoderDecoder, "hard_sigmoid_keras3", {}),
+    ("keras_repeat_vector.npz", ns.RepeatVectorSeq2Seq, "sigmoid", {"n_out": 3}),
+])
+def test_keras_trained_models_give_keras_numbers(name, cls, activation, extra):
+    data = fixture(name)
+    model = cls.from_keras_weights(keras_weights(data), recurrent_activation=activation, **extra)
+    logits, _ = model._forward(data["source"], data["target"])
+    np.testing.assert_allclose(softmax(logits), data["probs"], atol=1e-5)
+    np.testing.assert_array_equal(model.predict(data["source"], n_steps=3), data["greedy"])
+    # far from uniform: the fixture model had really learned something
+    assert data["probs"].std() > 0.01
+
+
+def test_the_wrong_recurrent_activation_does_not_match():
+    data = fixture("keras_encoder_decoder_hard_sigmoid.npz")
+    model = ns.EncoderDecoder.from_keras_weights(keras_weights(data), recurrent_activation="sigmoid")
+    logits, _ = model._forward(data["source"], data["target"])
+    assert np.abs(softmax(logits) - data["probs"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("cls, extra", [(ns.EncoderDecoder, {}),
+                                        (ns.RepeatVectorSeq2Seq, {"n_out": 3})])
+def test_round_trips_are_exact(cls, extra):
+    model = cls(11, 16, seed=5, **extra)
+    model.set_weights([w + np.float32(0.01) * i for i, w in enumerate(model.get_weights())])
+    via_keras = cls.from_keras_weights(model.get_weights(), **extra)
+    via_torch = cls.from_torch_state_dict(model.to_torch_state_dict(), **extra)
+    for other in (via_keras, via_torch):
+        for a, b in zip(model.get_weights(), other.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_torch_state_dict_layout():
+    state = ns.EncoderDecoder(11, 16, seed=0).to_torch_state_dict()
+    assert state["encoder.weight_ih_l0"].shape == (64, 11)
+    assert state["encoder.weight_hh_l0"].shape == (64, 16)
+    assert state["decoder.bias_hh_l0"].shape == (64,) and not state["decoder.bias_hh_l0"].any()
+    assert state["dense.weight"].shape == (11, 16) and state["dense.bias"].shape == (11,)
+
+
+def test_torch_biases_are_summed():
+    model = ns.EncoderDecoder(5, 3, seed=0)
+    state = model.to_torch_state_dict()
+    state["encoder.bias_ih_l0"] = np.full(12, 0.25, np.float32)
+    state["encoder.bias_hh_l0"] = np.full(12, 0.5, np.float32)
+    loaded = ns.EncoderDecoder.from_torch_state_dict(state)
+    np.testing.assert_array_equal(loaded.encoder.params["bias"], np.full(12, 0.75))
+
+
+def test_bad_weight_files_name_the_array_and_the_shape():
+    weights = ns.EncoderDecoder(11, 16, seed=0).get_weights()
+    with pytest.raises(ValueError, match=r"needs 8 Keras arrays.*got 7"):
+        ns.EncoderDecoder.from_keras_weights(weights[:7])
+    bad = list(weights)
+    bad[5] = np.zeros(10, np.float32)
+    with pytest.raises(ValueError, match=r"decoder/bias must have shape \(64,\), got \(10,\)"):
+        ns.EncoderDecoder.from_keras_weights(bad)
+    bad = list(weights)
+    bad[1] = np.zeros(16, np.float32)
+    with pytest.raises(ValueError, match=r"encoder/recurrent_kernel must be a 2-D array, got shape \(16,\)"):
+        ns.EncoderDecoder.from_keras_weights(bad)
+    state = ns.EncoderDecoder(11, 16, seed=0).to_torch_state_dict()
+    del state["dense.bias"]
+    with pytest.raises(ValueError, match=r"lacks \['dense.bias'\]"):
+        ns.EncoderDecoder.from_torch_state_dict(state)
