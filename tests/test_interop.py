@@ -91,3 +91,38 @@ def test_bad_weight_files_name_the_array_and_the_shape():
     del state["dense.bias"]
     with pytest.raises(ValueError, match=r"lacks \['dense.bias'\]"):
         ns.EncoderDecoder.from_torch_state_dict(state)
+
+
+TORCH_CASES = [("torch_encoder_decoder.npz", ns.EncoderDecoder, {}),
+               ("torch_repeat_vector.npz", ns.RepeatVectorSeq2Seq, {"n_out": 3})]
+
+
+def torch_state(data, prefix="state."):
+    return {key[len(prefix):]: value for key, value in data.items() if key.startswith(prefix)}
+
+
+@pytest.mark.parametrize("name, cls, extra", TORCH_CASES)
+def test_pytorch_models_give_pytorch_outputs_in_float32(name, cls, extra):
+    data = fixture(name)
+    model = cls.from_torch_state_dict(torch_state(data), **extra)
+    logits, _ = model._forward(data["source"], data["target"])
+    np.testing.assert_allclose(softmax(logits), data["probs"], atol=1e-5)
+
+
+@pytest.mark.parametrize("name, cls, extra", TORCH_CASES)
+def test_our_gradients_equal_pytorch_autograd_in_float64(name, cls, extra):
+    data = fixture(name)
+    model = cls.from_torch_state_dict(torch_state(data), dtype=np.float64, **extra)
+    loss, grads = model.loss_and_gradients(data["source"], data["target"])
+    assert loss == pytest.approx(float(data["loss"]), rel=1e-12)
+    torch_grads = torch_state(data, "grad.")
+    expected = []
+    for prefix in ("encoder", "decoder"):
+        # z = x W_ih^T + b_ih + h W_hh^T + b_hh: both biases get the same gradient
+        np.testing.assert_allclose(torch_grads[f"{prefix}.bias_ih_l0"],
+                                   torch_grads[f"{prefix}.bias_hh_l0"], rtol=1e-12, atol=1e-18)
+        expected += [torch_grads[f"{prefix}.weight_ih_l0"].T, torch_grads[f"{prefix}.weight_hh_l0"].T,
+                     torch_grads[f"{prefix}.bias_ih_l0"]]
+    expected += [torch_grads["dense.weight"].T, torch_grads["dense.bias"]]
+    for name_, ours, theirs in zip(ns.models.base.KERAS_WEIGHT_NAMES, grads, expected):
+        assert ns.gradcheck.relative_error(ours, theirs) < 1e-9, name_
