@@ -3,6 +3,7 @@
 from . import activations, gradcheck, initializers, losses, optimizers
 from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
 from .io import load, save
+from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
 from .tasks import one_hot, one_hot_decode, reversal_task
 from .losses import accuracy, mean_squared_error, softmax_cross_entropy
@@ -12,7 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EncoderDecoder", "RepeatVectorSeq2Seq", "Seq2SeqModel", "History",
-    "load", "save",
+    "load", "save", "load_keras_file",
     "reversal_task", "one_hot", "one_hot_decode",
     "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "accuracy",

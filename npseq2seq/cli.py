@@ -10,11 +10,13 @@ checks. Every user error ends as one line on stderr and exit status 2;
 import argparse
 import os
 import sys
+import zipfile
 
 import numpy as np
 
 from . import gradcheck
-from .io import load
+from .io import load, torch_to_keras
+from .keras_files import load_keras_file
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .optimizers import Adam
 from .tasks import reversal_task
@@ -64,6 +66,7 @@ def build_parser():
     add_evaluate(commands)
     add_predict(commands)
     add_gradcheck(commands)
+    add_import(commands)
     return parser
 
 
@@ -230,6 +233,61 @@ def run_gradcheck(args):
     report = gradcheck.check_model(model, source, target, direction_only=direction_only)
     print(report)
     return 0 if report.passed else 1
+
+
+
+# -- import ----------------------------------------------------------------------------
+
+def add_import(commands):
+    sub = _command(commands, "import", "turn Keras or PyTorch weights into an npseq2seq model file",
+                   run_import)
+    sub.add_argument("weights", help="a .keras or .weights.h5 file (needs h5py), or a .npz of "
+                     "Keras's get_weights() list (np.savez('w.npz', *model.get_weights())) or of "
+                     "a PyTorch state dict's arrays ('encoder.weight_ih_l0', ...)")
+    sub.add_argument("--out", required=True, metavar="PATH", help="the model file to write")
+    sub.add_argument("--model", choices=sorted(MODELS), default=None,
+                     help="the design, for .npz input (default encoder-decoder)")
+    sub.add_argument("--recurrent-activation", default=None,
+                     choices=["sigmoid", "hard_sigmoid", "hard_sigmoid_keras3"],
+                     help="as the model was trained: sigmoid (default), hard_sigmoid (Keras "
+                          "2.0-2.2), hard_sigmoid_keras3 (Keras 3); read from a .keras file")
+    sub.add_argument("--n-in", type=int, default=6, help="source length, for evaluate (default 6)")
+    sub.add_argument("--n-out", type=int, default=None,
+                     help="output length (default: a .keras file's RepeatVector length, else 3)")
+
+
+def run_import(args):
+    if args.weights.endswith((".keras", ".h5")):
+        model = load_keras_file(args.weights, args.recurrent_activation, args.n_out)
+    else:
+        model = _model_from_npz(args)
+    model.target_length = args.n_out or model.target_length or 3
+    model.metadata["task"] = {"n_in": args.n_in, "n_out": model.target_length,
+                              "cardinality": model.n_features}
+    model.save(args.out)
+    print(f"{type(model).__name__}: {model.n_features} features, {model.n_units} units; "
+          f"saved {args.out}")
+
+
+def _model_from_npz(args):
+    if not os.path.exists(args.weights):
+        raise FileNotFoundError(f"no such weights file: {args.weights}")
+    try:
+        with np.load(args.weights, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as error:
+        raise ValueError(f"{args.weights} is not a .npz of weight arrays ({error})") from None
+    if any(name.startswith("encoder.") for name in arrays):
+        weights = torch_to_keras(arrays)
+    else:
+        names = sorted(arrays, key=lambda n: int(n[4:]) if n.startswith("arr_") else -1)
+        if names != [f"arr_{i}" for i in range(len(names))]:
+            raise ValueError(f"{args.weights}: expected arr_0 .. arr_7 (np.savez of Keras's "
+                             f"get_weights()) or PyTorch keys, got {sorted(arrays)}")
+        weights = [arrays[name] for name in names]
+    cls = MODELS[args.model or "encoder-decoder"]
+    extra = {"n_out": args.n_out or 3} if cls is RepeatVectorSeq2Seq else {}
+    return cls.from_keras_weights(weights, args.recurrent_activation or "sigmoid", **extra)
 
 
 if __name__ == "__main__":

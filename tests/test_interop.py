@@ -126,3 +126,98 @@ def test_our_gradients_equal_pytorch_autograd_in_float64(name, cls, extra):
     expected += [torch_grads["dense.weight"].T, torch_grads["dense.bias"]]
     for name_, ours, theirs in zip(ns.models.base.KERAS_WEIGHT_NAMES, grads, expected):
         assert ns.gradcheck.relative_error(ours, theirs) < 1e-9, name_
+
+
+# --- Keras 3 files (needs h5py) ---------------------------------------------------------
+
+KERAS_FILES = [("keras_encoder_decoder", ns.EncoderDecoder),
+               ("keras_encoder_decoder_hard_sigmoid", ns.EncoderDecoder),
+               ("keras_repeat_vector", ns.RepeatVectorSeq2Seq)]
+
+
+@pytest.mark.parametrize("name, cls", KERAS_FILES)
+def test_keras_file_loads_with_its_activation_and_sizes(name, cls):
+    pytest.importorskip("h5py")
+    model = ns.load_keras_file(os.path.join(FIXTURES, name + ".keras"))
+    data = fixture(name + ".npz")
+    assert type(model) is cls
+    logits, _ = model._forward(data["source"], data["target"])
+    np.testing.assert_allclose(softmax(logits), data["probs"], atol=1e-5)
+    np.testing.assert_array_equal(model.predict(data["source"], n_steps=3), data["greedy"])
+
+
+def extract_weights_h5(name, tmp_path):
+    import zipfile
+
+    path = tmp_path / f"{name}.weights.h5"
+    with zipfile.ZipFile(os.path.join(FIXTURES, name + ".keras")) as archive:
+        path.write_bytes(archive.read("model.weights.h5"))
+    return path
+
+
+def test_bare_weights_file_needs_what_only_the_config_knew(tmp_path):
+    pytest.importorskip("h5py")
+    path = extract_weights_h5("keras_repeat_vector", tmp_path)
+    with pytest.raises(ValueError, match="RepeatVector model; pass its output length n_out"):
+        ns.load_keras_file(path)
+    model = ns.load_keras_file(path, n_out=3)
+    data = fixture("keras_repeat_vector.npz")
+    np.testing.assert_array_equal(model.predict(data["source"]), data["greedy"])
+    hard = ns.load_keras_file(extract_weights_h5("keras_encoder_decoder_hard_sigmoid", tmp_path),
+                              recurrent_activation="hard_sigmoid_keras3")
+    data = fixture("keras_encoder_decoder_hard_sigmoid.npz")
+    np.testing.assert_array_equal(hard.predict(data["source"], n_steps=3), data["greedy"])
+
+
+def test_unknown_keras_architecture_is_named(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "three.weights.h5"
+    with h5py.File(path, "w") as file:
+        for name in ("lstm", "lstm_1", "lstm_2"):
+            for i, shape in enumerate([(3, 8), (2, 8), (8,)]):
+                file[f"layers/{name}/cell/vars/{i}"] = np.zeros(shape, np.float32)
+        file["layers/dense/vars/0"] = np.zeros((2, 3), np.float32)
+        file["layers/dense/vars/1"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"unknown architecture; expected two LSTM layers.*lstm_2"):
+        ns.load_keras_file(path)
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a Keras 3 .keras file"):
+        ns.load_keras_file(junk)
+
+
+# --- the import command ------------------------------------------------------------------
+
+def test_cli_imports_keras_and_torch_weights(tmp_path, capsys):
+    from npseq2seq.cli import main
+
+    data = fixture("keras_encoder_decoder.npz")
+    keras_npz = tmp_path / "w.npz"
+    np.savez(keras_npz, *keras_weights(data))            # what a Keras user writes
+    out = tmp_path / "model.npz"
+    assert main(["import", str(keras_npz), "--out", str(out), "--n-in", "5"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(out), *map(str, data["source"][0])]) == 0
+    assert capsys.readouterr().out.split() == [str(t) for t in data["greedy"][0]]
+    assert main(["evaluate", str(out), "--samples", "50"]) == 0
+
+    torch_data = fixture("torch_encoder_decoder.npz")
+    torch_npz = tmp_path / "state.npz"
+    np.savez(torch_npz, **torch_state(torch_data))
+    assert main(["import", str(torch_npz), "--out", str(out)]) == 0
+    loaded = ns.load(out)
+    expected = ns.EncoderDecoder.from_torch_state_dict(torch_state(torch_data))
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), expected.get_weights()))
+
+
+def test_cli_import_errors_are_one_line(tmp_path, capsys):
+    from npseq2seq.cli import main
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not weights")
+    assert main(["import", str(text), "--out", str(tmp_path / "m.npz")]) == 2
+    assert "is not a .npz of weight arrays" in capsys.readouterr().err
+    odd = tmp_path / "odd.npz"
+    np.savez(odd, kernel=np.zeros(3))
+    assert main(["import", str(odd), "--out", str(tmp_path / "m.npz")]) == 2
+    assert "expected arr_0 .. arr_7" in capsys.readouterr().err
