@@ -55,7 +55,8 @@ def least_squares_problem():
 @pytest.mark.parametrize("optimizer", [
     Adam(learning_rate=0.05), SGD(learning_rate=0.05), SGD(learning_rate=0.02, momentum=0.9),
     SGD(learning_rate=0.02, momentum=0.9, nesterov=True), RMSprop(learning_rate=0.01),
-    RMSprop(learning_rate=0.01, momentum=0.5, centered=True), Adam(learning_rate=0.05, clipnorm=0.1)], ids=lambda o: type(o).__name__)
+    RMSprop(learning_rate=0.01, momentum=0.5, centered=True), Adam(learning_rate=0.05, clipnorm=0.1),
+], ids=lambda o: type(o).__name__)
 def test_loss_goes_down(optimizer):
     x, loss_and_grad = least_squares_problem()
     first, _ = loss_and_grad()

@@ -61,7 +61,8 @@ class Dense:
         def buffer(name, *shape):
             return empty(workspace, name, shape, self.dtype)
 
-        self.grads["kernel"] += np.matmul(x_flat.T, dy_flat, out=buffer("dkernel", *x_flat.shape[1:], self.units))
+        dkernel = buffer("dkernel", self.input_dim, self.units)
+        self.grads["kernel"] += np.matmul(x_flat.T, dy_flat, out=dkernel)
         self.grads["bias"] += np.sum(dy_flat, axis=0, out=buffer("dbias", self.units))
         dx = np.matmul(dy_flat, self.params["kernel"].T, out=buffer("dx", *x_flat.shape))
         return dx.reshape(*np.shape(dy)[:-1], self.input_dim)
