@@ -7,8 +7,9 @@ Each library trains the state-passing encoder-decoder (SPEC.md, model A) for one
 epoch on the same reversal-task data (batch 32, Adam, Keras initialisation),
 then decodes 1,000 held-out sequences greedily. Reported: the median epoch time
 over the repeats, the epoch's loss and per-step accuracy, the exact-sequence
-accuracy, and each peer's time as a ratio to npseq2seq's. Keras (TensorFlow) is
-an optional import: without it the row is skipped with a message.
+accuracy, and each peer's time as a ratio to npseq2seq's. Keras (TensorFlow) and
+PyTorch are optional imports: without one, its row is skipped with a message.
+The PyTorch peer starts from the same Keras-style initial weights.
 """
 
 import argparse
@@ -66,7 +67,55 @@ def run_keras(data, args, seed):
     return seconds, history.history["loss"][0], history.history["acc"][0], seq_acc
 
 
-PEERS = {"npseq2seq": run_npseq2seq, "keras": run_keras}
+def run_torch(data, args, seed):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    (src, tgt), (test_src, test_tgt) = data
+    f, u = args.cardinality, args.units
+    keras_init = ns.EncoderDecoder(f, u, seed=seed).to_torch_state_dict()  # Keras initialisation
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.LSTM(f, u, batch_first=True)
+            self.decoder = nn.LSTM(f, u, batch_first=True)
+            self.dense = nn.Linear(u, f)
+
+    model = Model()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in keras_init.items()})
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
+    one_hot = torch.eye(f)
+    source, target = torch.from_numpy(src), torch.from_numpy(tgt)
+    shifted = torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
+    start = time.perf_counter()
+    order = torch.randperm(len(src))
+    loss_sum = acc_sum = 0.0
+    for b in range(0, len(src), 32):
+        rows = order[b:b + 32]
+        _, state = model.encoder(one_hot[source[rows]])
+        outputs, _ = model.decoder(one_hot[shifted[rows]], state)
+        logits = model.dense(outputs)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, f), target[rows].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(rows)
+        acc_sum += (logits.argmax(-1) == target[rows]).float().mean().item() * len(rows)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        _, state = model.encoder(one_hot[torch.from_numpy(test_src)])
+        token, decoded = torch.zeros(len(test_src), dtype=torch.long), []
+        for _ in range(test_tgt.shape[1]):
+            out, state = model.decoder(one_hot[token][:, None], state)
+            token = model.dense(out[:, 0]).argmax(-1)
+            decoded.append(token.numpy())
+    seq_acc = float(np.mean(np.all(np.stack(decoded, 1) == test_tgt, axis=1)))
+    return seconds, loss_sum / len(src), acc_sum / len(src), seq_acc
+
+
+PEERS = {"npseq2seq": run_npseq2seq, "keras": run_keras, "pytorch": run_torch}
 
 
 def main():
