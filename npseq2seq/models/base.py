@@ -16,6 +16,9 @@ import threading
 
 import numpy as np
 
+from ..initializers import make_rng
+from ..layers import LSTM, Dense
+from ..layers.lstm import is_token_array
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
 from ..tasks import count as _count
@@ -34,6 +37,31 @@ class Seq2SeqModel:
     """Base class; see EncoderDecoder and RepeatVectorSeq2Seq."""
 
     layers = {}
+
+    def _build(self, n_features, n_units, decoder_input_dim, recurrent_activation, seed, dtype):
+        """Encoder LSTM, decoder LSTM and Dense, and the state every model keeps.
+
+        One seed makes two independent streams: the initial weights (drawn in
+        Keras's layer order) and the shuffling order in `fit`.
+        """
+        self.n_features = _count("n_features", n_features, minimum=2)
+        self.n_units = _count("n_units", n_units)
+        self.recurrent_activation, self.seed = recurrent_activation, seed
+        self.dtype = np.dtype(dtype)
+        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
+        rng = make_rng(np.random.default_rng(init_seed))
+        u = self.n_units
+        self.encoder = LSTM(self.n_features, u, recurrent_activation, seed=rng, dtype=dtype)
+        self.decoder = LSTM(decoder_input_dim, u, recurrent_activation, seed=rng, dtype=dtype)
+        self.dense = Dense(u, self.n_features, seed=rng, dtype=dtype)
+        self.layers = {"encoder": self.encoder, "decoder": self.decoder, "dense": self.dense}
+        self._pack_parameters()
+        self.shuffle_rng = np.random.default_rng(shuffle_seed)
+        self.optimizer = None
+        self.target_length = None
+        self.metadata = {}      # free-form, saved with the model (the CLI keeps the task here)
+        self.epochs_done = 0
+        self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
 
     # -- weights --------------------------------------------------------------
 
@@ -265,7 +293,7 @@ class Seq2SeqModel:
         """
         source, target = self._check_pair(source, target)
         batch_size = _count("batch_size", batch_size)
-        tokens = target if _is_tokens(target) else np.argmax(target, axis=-1)
+        tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n, loss_sum, acc_sum, exact = source.shape[0], 0.0, 0.0, 0
         for start in range(0, n, batch_size):
             src, tgt = source[start:start + batch_size], target[start:start + batch_size]
@@ -275,6 +303,25 @@ class Seq2SeqModel:
             predicted = self.predict(src, n_steps=tgt.shape[1])
             exact += int(np.sum(np.all(predicted == tokens[start:start + batch_size], axis=1)))
         return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}
+
+    # -- inference ----------------------------------------------------------------
+
+    def encode(self, source):
+        """The encoder's final (h, c), each (N, n_units): the context vector.
+
+        EncoderDecoder starts its decoder from (h, c); RepeatVectorSeq2Seq
+        passes on only h, repeated.
+        """
+        source = self._check_sequences("source", source)
+        _, state, _ = self.encoder.forward(source)
+        return state
+
+    @staticmethod
+    def _in_batches(source, batch_size, decode):
+        """decode(chunk) for chunks of `batch_size` sources, joined: bounds memory."""
+        batch_size = _count("batch_size", batch_size)
+        return np.concatenate([decode(source[start:start + batch_size])
+                               for start in range(0, source.shape[0], batch_size)])
 
     # -- files ------------------------------------------------------------------
 
@@ -300,7 +347,7 @@ class Seq2SeqModel:
         v = self.n_features
         if x.dtype.kind not in "iuf":
             raise TypeError(f"{name} must be integer tokens or float vectors, got dtype {x.dtype}")
-        if _is_tokens(x):
+        if is_token_array(x):
             if x.ndim != 2:
                 raise ValueError(f"{name} tokens must have shape (samples, steps), got shape {x.shape}")
             if x.size and (x.min() < 0 or x.max() >= v):
@@ -318,10 +365,6 @@ class Seq2SeqModel:
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
         return x
-
-
-def _is_tokens(x):
-    return np.issubdtype(np.asarray(x).dtype, np.integer)
 
 
 @contextlib.contextmanager

@@ -23,9 +23,8 @@ sequences at once.
 import numpy as np
 
 from ..activations import softmax
-from ..initializers import make_rng
-from ..layers import LSTM, Dense
-from .base import Seq2SeqModel, _count, _is_tokens
+from ..layers.lstm import is_token_array
+from .base import Seq2SeqModel, _count
 
 __all__ = ["EncoderDecoder", "shift_right"]
 
@@ -34,7 +33,7 @@ START_TOKEN = 0
 
 def shift_right(target, n_features):
     """Teacher-forcing decoder input: [start] + target[:-1], for tokens or one-hot."""
-    if _is_tokens(target):
+    if is_token_array(target):
         start = np.full((target.shape[0], 1), START_TOKEN, target.dtype)
     else:
         start = np.zeros((target.shape[0], 1, n_features), target.dtype)
@@ -59,24 +58,8 @@ class EncoderDecoder(Seq2SeqModel):
 
     def __init__(self, n_features, n_units=128, recurrent_activation="sigmoid", seed=None,
                  dtype=np.float32):
-        n_features = _count("n_features", n_features, minimum=2)
-        n_units = _count("n_units", n_units)
-        self.n_features, self.n_units = n_features, n_units
-        self.recurrent_activation, self.seed = recurrent_activation, seed
-        self.dtype = np.dtype(dtype)
-        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
-        rng = make_rng(np.random.default_rng(init_seed))
-        self.encoder = LSTM(n_features, n_units, recurrent_activation, seed=rng, dtype=dtype)
-        self.decoder = LSTM(n_features, n_units, recurrent_activation, seed=rng, dtype=dtype)
-        self.dense = Dense(n_units, n_features, seed=rng, dtype=dtype)
-        self.layers = {"encoder": self.encoder, "decoder": self.decoder, "dense": self.dense}
-        self._pack_parameters()
-        self.shuffle_rng = np.random.default_rng(shuffle_seed)
-        self.optimizer = None
-        self.target_length = None
-        self.metadata = {}      # free-form, saved with the model (the CLI keeps the task here)
-        self.epochs_done = 0
-        self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
+        # the decoder reads tokens (teacher forcing, then its own predictions)
+        self._build(n_features, n_units, n_features, recurrent_activation, seed, dtype)
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units,
@@ -103,12 +86,6 @@ class EncoderDecoder(Seq2SeqModel):
 
     # -- inference path ---------------------------------------------------------
 
-    def encode(self, source):
-        """The encoder's final (h, c), each (N, n_units): the context the decoder starts from."""
-        source = self._check_sequences("source", source)
-        _, state, _ = self.encoder.forward(source)
-        return state
-
     def decode_step(self, inputs, state):
         """One decoder step.
 
@@ -134,9 +111,7 @@ class EncoderDecoder(Seq2SeqModel):
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
-        batch_size = _count("batch_size", batch_size)
-        return np.concatenate([self._greedy(source[start:start + batch_size], n_steps)
-                               for start in range(0, source.shape[0], batch_size)])
+        return self._in_batches(source, batch_size, lambda chunk: self._greedy(chunk, n_steps))
 
     def _greedy(self, source, n_steps):
         _, state, _ = self.encoder.forward(source)
@@ -172,7 +147,7 @@ class EncoderDecoder(Seq2SeqModel):
 
     def _check_step_input(self, inputs):
         inputs = np.asarray(inputs)
-        if _is_tokens(inputs):
+        if is_token_array(inputs):
             if inputs.ndim != 1:
                 raise ValueError(f"decode_step tokens must have shape (samples,), got {inputs.shape}")
             return self._check_sequences("inputs", inputs[:, None])[:, 0]

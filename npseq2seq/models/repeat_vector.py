@@ -19,8 +19,6 @@ and that sum flows into the encoder as the gradient on its final h.
 
 import numpy as np
 
-from ..initializers import make_rng
-from ..layers import LSTM, Dense
 from .base import Seq2SeqModel, _count
 
 __all__ = ["RepeatVectorSeq2Seq"]
@@ -42,25 +40,10 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
 
     def __init__(self, n_features, n_units=128, n_out=3, recurrent_activation="sigmoid",
                  seed=None, dtype=np.float32):
-        self.n_features = _count("n_features", n_features, minimum=2)
-        self.n_units = _count("n_units", n_units)
         self.n_out = _count("n_out", n_out)
-        self.recurrent_activation, self.seed = recurrent_activation, seed
-        self.dtype = np.dtype(dtype)
-        init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
-        rng = make_rng(np.random.default_rng(init_seed))
-        u = self.n_units
-        self.encoder = LSTM(self.n_features, u, recurrent_activation, seed=rng, dtype=dtype)
-        self.decoder = LSTM(u, u, recurrent_activation, seed=rng, dtype=dtype)
-        self.dense = Dense(u, self.n_features, seed=rng, dtype=dtype)
-        self.layers = {"encoder": self.encoder, "decoder": self.decoder, "dense": self.dense}
-        self._pack_parameters()
-        self.shuffle_rng = np.random.default_rng(shuffle_seed)
-        self.optimizer = None
+        # the decoder reads the encoder's h, repeated: inputs of width n_units
+        self._build(n_features, n_units, n_units, recurrent_activation, seed, dtype)
         self.target_length = self.n_out
-        self.metadata = {}
-        self.epochs_done = 0
-        self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units, "n_out": self.n_out,
@@ -86,19 +69,11 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         dh = d_repeated.sum(axis=1)                  # every copy of h adds its gradient
         self.encoder.backward(None, encoder_cache, d_state=(dh, None), workspace=ws.get("encoder"))
 
-    def encode(self, source):
-        """The encoder's final (h, c); this design passes only h on (repeated)."""
-        source = self._check_sequences("source", source)
-        _, state, _ = self.encoder.forward(source)
-        return state
-
     def predict(self, source, n_steps=None, batch_size=8192):
         """(N, n_out) tokens: argmax of each step's output, in one pass."""
         source = self._check_sequences("source", source)
         if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
                              f"got n_steps={n_steps}")
-        batch_size = _count("batch_size", batch_size)
-        return np.concatenate([
-            np.argmax(self._forward(source[start:start + batch_size])[0], axis=-1)
-            for start in range(0, source.shape[0], batch_size)])
+        return self._in_batches(source, batch_size,
+                                lambda chunk: np.argmax(self._forward(chunk)[0], axis=-1))
