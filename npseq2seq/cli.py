@@ -39,7 +39,7 @@ def main(argv=None):
         # the reader went away (`npseq2seq train | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, TypeError, OSError, KeyError, FloatingPointError) as error:
+    except (ValueError, TypeError, OSError, KeyError, FloatingPointError, ImportError) as error:
         if args.debug:
             raise
         print(f"npseq2seq {args.command}: error: {error}", file=sys.stderr)
@@ -67,6 +67,7 @@ def build_parser():
     add_predict(commands)
     add_gradcheck(commands)
     add_import(commands)
+    add_bptt_trace(commands)
     return parser
 
 
@@ -234,6 +235,56 @@ def run_gradcheck(args):
     print(report)
     return 0 if report.passed else 1
 
+
+# -- bptt-trace ------------------------------------------------------------------------
+
+def add_bptt_trace(commands):
+    sub = _command(commands, "bptt-trace",
+                   "print the norms of dL/dh_t and dL/dc_t at every step: gradient flow "
+                   "through time", run_bptt_trace)
+    sub.add_argument("model_file", nargs="?", help="trace this saved model (default: a new, "
+                     "untrained model; see --train)")
+    sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder")
+    sub.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
+    sub.add_argument("--samples", type=int, default=100,
+                     help="sequences in the traced batch (default 100)")
+    sub.add_argument("--n-in", type=int, help="source length (default 6, or the saved model's)")
+    sub.add_argument("--n-out", type=int, default=3, help="target length (default 3)")
+    sub.add_argument("--cardinality", type=int, default=51, help="vocabulary size (default 51)")
+    sub.add_argument("--train", type=int, default=0, metavar="N",
+                     help="first train the model for one epoch on N new sequences")
+    sub.add_argument("--seed", type=int, default=1, help="seed for weights and data (default 1)")
+    sub.add_argument("--plot", metavar="FILE.png", help="also draw the trace (needs matplotlib)")
+
+
+def run_bptt_trace(args):
+    model, task = _traced_model(args)
+    train_seed, batch_seed = np.random.SeedSequence(args.seed).spawn(2)
+    if args.train:
+        source, target = reversal_task(args.train, seed=train_seed, **task)
+        model.fit(source, target, epochs=1, verbose=0, optimizer=Adam(learning_rate=0.002))
+        print(f"trained one epoch on {args.train:,} sequences")
+    source, target = reversal_task(args.samples, seed=batch_seed, **task)
+    _, _, trace = model.loss_and_gradients(source, target, trace=True)
+    print(f"{type(model).__name__}, {model.n_units} units, source length {task['n_in']}, "
+          f"target length {task['n_out']}")
+    print(trace)
+    if args.plot:
+        trace.plot(args.plot)
+        print(f"saved {args.plot}")
+
+
+def _traced_model(args):
+    if args.model_file:
+        model = load(args.model_file)
+        task = dict(model.metadata.get("task") or {"n_out": model.target_length or args.n_out,
+                                                   "cardinality": model.n_features, "n_in": 6})
+    else:
+        model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed)
+        task = {"n_in": 6, "n_out": args.n_out, "cardinality": args.cardinality}
+    if args.n_in is not None:
+        task["n_in"] = args.n_in
+    return model, task
 
 
 # -- import ----------------------------------------------------------------------------

@@ -240,7 +240,7 @@ class LSTM:
 
     # -- backward -----------------------------------------------------------
 
-    def backward(self, d_outputs, cache, d_state=None, workspace=None):
+    def backward(self, d_outputs, cache, d_state=None, workspace=None, trace=None):
         """Backpropagate through time.
 
         Inputs:
@@ -249,6 +249,10 @@ class LSTM:
             d_state    (dh_T, dc_T), each (N, u): gradient on the final states
                        (e.g. from whatever they were handed to), or None
             workspace  a Workspace to take buffers from, or None
+            trace      a dict, or None. If given, backward stores in it 'dh' and
+                       'dc': (T,) arrays whose entry t-1 is the L2 norm over the
+                       batch of dL/dh_t and of dL/dc_t, each the whole gradient
+                       that reaches that state (gradient flow through time)
         Returns:
             dx         (N, T, D) for feature input, None for token input
             (dh0, dc0) (N, u) gradients for the initial state
@@ -265,6 +269,7 @@ class LSTM:
         dz = buffer("dz", steps, n, 4 * u)              # dL/dz_t for every t
         slope = buffer("slope", n, 4 * u)               # activation derivatives at step t
         through_c = buffer("through_c", n, u)
+        norms = None if trace is None else np.zeros((2, steps))
         for t in reversed(range(steps)):
             if d_outputs is not None:
                 dh += d_outputs[:, t]                   # from the output at t and from t+1
@@ -275,6 +280,8 @@ class LSTM:
             through_c *= o
             through_c *= dh
             dc += through_c
+            if norms is not None:                       # dh, dc are now all of dL/dh_t, dL/dc_t
+                norms[:, t] = np.linalg.norm(dh), np.linalg.norm(dc)
             np.multiply(dc, g, out=dz_i)                # di = dc * g
             np.multiply(dc, cs[t], out=dz_f)            # df = dc * c_{t-1}
             np.multiply(dc, i, out=dz_g)                # dg = dc * i
@@ -283,6 +290,8 @@ class LSTM:
             tanh_derivative(g, out=slope[:, 2 * u:3 * u])  # ... and tanh'(z_c) for g
             dz[t] *= slope
             dh = np.matmul(dz[t], U_T, out=dh)          # dh_{t-1} = dz @ U.T
+        if norms is not None:
+            trace["dh"], trace["dc"] = norms
         return self._accumulate_weight_gradients(x, hs, dz, buffer), (dh, dc)
 
     def _accumulate_weight_gradients(self, x, hs, dz, buffer):

@@ -4,8 +4,10 @@ the training loop (`fit`), `evaluate`, `loss_and_gradients`, and input checks.
 A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
     _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
-    _backward(dlogits, cache, workspaces=None)  adds every layer's gradients
-                                 (workspaces: {layer name: Workspace} or None)
+    _backward(dlogits, cache, workspaces=None, traces=None)
+                                 adds every layer's gradients (workspaces:
+                                 {layer name: Workspace}; traces: {'encoder':
+                                 dict, 'decoder': dict} for LSTM.backward's trace)
     predict(source, n_steps)     -> (N, n_steps) tokens
     get_config()                 the constructor's arguments
 """
@@ -22,6 +24,7 @@ from ..layers.lstm import is_token_array
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
 from ..tasks import count as _count
+from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
 
@@ -177,23 +180,33 @@ class Seq2SeqModel:
         logits, _ = self._forward(source, target)
         return softmax_cross_entropy(logits, target)[0]
 
-    def loss_and_gradients(self, source, target):
-        """Mean cross-entropy on a batch and dL/d(every weight), in get_weights() order."""
+    def loss_and_gradients(self, source, target, trace=False):
+        """Mean cross-entropy on a batch and dL/d(every weight), in get_weights() order.
+
+        trace=True also returns a GradientTrace: the norms of dL/dh_t and
+        dL/dc_t at every step of encoder and decoder (gradient flow through
+        time; print it for a table with bars).
+        """
         source, target = self._check_pair(source, target)
         self._zero_grads()
-        loss, _ = self._train_batch(source, target)
-        return loss, [grad.copy() for _, grad in self._param_grad_pairs()]
+        traces = {"encoder": {}, "decoder": {}} if trace else None
+        loss, _ = self._train_batch(source, target, traces)
+        grads = [grad.copy() for _, grad in self._param_grad_pairs()]
+        if not trace:
+            return loss, grads
+        return loss, grads, GradientTrace.from_layers(traces, loss, len(source))
 
-    def _train_batch(self, source, target):
+    def _train_batch(self, source, target, traces=None):
         """Forward and backward on one batch; gradients are added into the layers.
 
         The layers reuse their buffers from batch to batch (see workspace.py).
+        traces: None, or {layer name: dict} for the LSTMs' gradient-norm traces.
         """
         if getattr(self, "_workspaces", None) is None:
             self._workspaces = {name: Workspace() for name in self.layers}
         logits, cache = self._forward(source, target, self._workspaces)
         loss, dlogits = softmax_cross_entropy(logits, target)
-        self._backward(dlogits, cache, self._workspaces)
+        self._backward(dlogits, cache, self._workspaces, traces or {})
         return loss, accuracy(logits, target)
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,

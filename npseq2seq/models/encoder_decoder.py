@@ -76,13 +76,15 @@ class EncoderDecoder(Seq2SeqModel):
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
-    def _backward(self, dlogits, cache, workspaces=None):
+    def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
-        ws = workspaces or {}
+        ws, traces = workspaces or {}, traces or {}
         d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"))
-        _, d_state = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"))
+        _, d_state = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"),
+                                           trace=traces.get("decoder"))
         # the (h, c) hand-over: the decoder's initial-state gradient is the encoder's final one
-        self.encoder.backward(None, encoder_cache, d_state=d_state, workspace=ws.get("encoder"))
+        self.encoder.backward(None, encoder_cache, d_state=d_state, workspace=ws.get("encoder"),
+                              trace=traces.get("encoder"))
 
     # -- inference path ---------------------------------------------------------
 

@@ -61,13 +61,15 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
-    def _backward(self, dlogits, cache, workspaces=None):
+    def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
-        ws = workspaces or {}
+        ws, traces = workspaces or {}, traces or {}
         d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"))
-        d_repeated, _ = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"))
+        d_repeated, _ = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"),
+                                              trace=traces.get("decoder"))
         dh = d_repeated.sum(axis=1)                  # every copy of h adds its gradient
-        self.encoder.backward(None, encoder_cache, d_state=(dh, None), workspace=ws.get("encoder"))
+        self.encoder.backward(None, encoder_cache, d_state=(dh, None),
+                              workspace=ws.get("encoder"), trace=traces.get("encoder"))
 
     def predict(self, source, n_steps=None, batch_size=8192):
         """(N, n_out) tokens: argmax of each step's output, in one pass."""
