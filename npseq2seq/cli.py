@@ -68,6 +68,8 @@ def build_parser():
     add_gradcheck(commands)
     add_import(commands)
     add_bptt_trace(commands)
+    add_exercise(commands)
+    add_check(commands)
     return parser
 
 
@@ -285,6 +287,38 @@ def _traced_model(args):
     if args.n_in is not None:
         task["n_in"] = args.n_in
     return model, task
+
+# -- exercise, check ----------------------------------------------------------------------
+
+def add_exercise(commands):
+    sub = _command(commands, "exercise", "print a gradient exercise's template to fill in "
+                   "(no NAME: list the exercises)", run_exercise)
+    sub.add_argument("name", nargs="?", help="the exercise, e.g. lstm-step-backward")
+
+
+def run_exercise(args):
+    from . import exercises
+
+    if args.name is None:
+        for exercise in exercises.EXERCISES.values():
+            print(f"{exercise.name:<23} {exercise.function_name}: {exercise.summary}")
+        print("npseq2seq exercise NAME > answer.py prints one; npseq2seq check answer.py grades it")
+        return
+    print(exercises.template(args.name), end="")
+
+
+def add_check(commands):
+    sub = _command(commands, "check", "grade the exercise functions a file defines, saying "
+                   "where any error is", run_check)
+    sub.add_argument("file", help="a .py file defining e.g. lstm_step_backward")
+
+
+def run_check(args):
+    from . import exercises
+
+    reports = exercises.check_file(args.file)
+    print("\n\n".join(str(report) for report in reports))
+    return 0 if all(report.passed for report in reports) else 1
 
 
 # -- import ----------------------------------------------------------------------------

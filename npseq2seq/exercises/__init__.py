@@ -1,0 +1,88 @@
+"""Gradient exercises with a grader that says what is wrong.
+
+Each exercise is a function to write by hand, handed out as a template (the
+signature and docstring, no body):
+
+    lstm-step-backward      lstm_step_backward(dh, dc, cache)
+    lstm-backward           lstm_backward(d_outputs, d_state, caches)
+    softmax-cross-entropy   softmax_cross_entropy_backward(logits, targets)
+    adam                    adam_update(param, grad, m, v, iteration, ...)
+
+    from npseq2seq import exercises
+    print(exercises.template("lstm-step-backward"))      # or: npseq2seq exercise NAME
+    report = exercises.check(my_lstm_step_backward)       # or: npseq2seq check FILE.py
+    print(report)
+
+`check` compares each output with finite differences and with the reference
+answer, and says where an error is: which output, which gate block (i, f, c,
+o), which time step, whether it is a sign, a constant factor or a
+transposition, and which classic mistake gives exactly the student's numbers.
+"""
+
+import importlib.util
+import os
+
+from .adam import ADAM
+from .grader import Exercise, ExerciseReport, grade
+from .lstm import SEQUENCE, STEP
+from .softmax import SOFTMAX
+
+__all__ = ["EXERCISES", "Exercise", "ExerciseReport", "template", "check", "check_file"]
+
+EXERCISES = {exercise.name: exercise for exercise in (STEP, SEQUENCE, SOFTMAX, ADAM)}
+_BY_FUNCTION = {exercise.function_name: exercise for exercise in EXERCISES.values()}
+
+
+def get_exercise(name):
+    """The Exercise called `name` (e.g. 'adam'), or its function's name ('adam_update')."""
+    found = EXERCISES.get(name) or _BY_FUNCTION.get(name)
+    if found is None:
+        raise ValueError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
+    return found
+
+
+def template(name):
+    """The file to hand out for exercise `name`: signature and docstring, no body."""
+    return get_exercise(name).template
+
+
+def check(student_fn, exercise=None, seed=0):
+    """Grade a function; the exercise is named, or found from the function's name."""
+    if not callable(student_fn):
+        raise TypeError(f"check needs the student's function, got {type(student_fn).__name__}")
+    name = exercise or getattr(student_fn, "__name__", "")
+    if exercise is None and name not in _BY_FUNCTION:
+        raise ValueError(f"cannot tell which exercise {name!r} answers; name the function one "
+                         f"of {', '.join(_BY_FUNCTION)} or pass exercise=...")
+    return grade(get_exercise(name), student_fn, seed)
+
+
+def check_file(path, seed=0):
+    """Import a student's file and grade every exercise function it defines."""
+    module = _import_file(path)
+    found = [name for name in _BY_FUNCTION if _defined_in(module, name)]
+    if not found:
+        raise ValueError(f"{path} defines none of the exercise functions "
+                         f"({', '.join(_BY_FUNCTION)})")
+    return [check(getattr(module, name), name, seed) for name in found]
+
+
+def _defined_in(module, name):
+    """A function the file itself defines (not one it imported, e.g. npseq2seq's own)."""
+    function = getattr(module, name, None)
+    return callable(function) and getattr(function, "__module__", None) == module.__name__
+
+
+def _import_file(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    name = f"npseq2seq_student_{abs(hash(os.path.abspath(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None:
+        raise ValueError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise ValueError(f"{path} could not be imported: {type(error).__name__}: {error}") from None
+    return module

@@ -1,0 +1,299 @@
+"""The exercise grader: correct answers pass, and broken ones get the right diagnosis.
+
+The student answers here are written the way a student would write them, not
+copied from the grader's reference; each broken answer is a correct one with a
+single line changed, as a real mistake would be.
+"""
+
+import ast
+
+import numpy as np
+import pytest
+
+from npseq2seq import Adam, exercises, lstm_step_backward, softmax_cross_entropy
+from npseq2seq.cli import main
+
+STEP = '''
+import numpy as np
+
+def lstm_step_backward(dh, dc, cache):
+    x, h_prev, c_prev, i, f, g, o, tanh_c, W, U, _ = cache
+    do = dh * tanh_c
+    dc_total = dc + dh * o * (1 - tanh_c ** 2)
+    di = dc_total * g
+    df = dc_total * c_prev
+    dg = dc_total * i
+    dz_i = di * i * (1 - i)
+    dz_f = df * f * (1 - f)
+    dz_g = dg * (1 - g ** 2)
+    dz_o = do * o * (1 - o)
+    dz = np.hstack([dz_i, dz_f, dz_g, dz_o])
+    dx = dz @ W.T
+    dh_prev = dz @ U.T
+    dc_prev = dc_total * f
+    dW = x.T @ dz
+    dU = h_prev.T @ dz
+    db = dz.sum(axis=0)
+    return dx, dh_prev, dc_prev, dW, dU, db
+'''
+
+SEQUENCE = '''
+import numpy as np
+from npseq2seq import lstm_step_backward
+
+def lstm_backward(d_outputs, d_state, caches):
+    n, T, u = d_outputs.shape
+    dx = np.zeros((n, T, caches[0][0].shape[1]))
+    dW, dU, db = np.zeros_like(caches[0][8]), np.zeros_like(caches[0][9]), np.zeros(4 * u)
+    dh_next, dc_next = d_state
+    for t in range(T - 1, -1, -1):
+        dh = d_outputs[:, t] + dh_next
+        dx[:, t], dh_next, dc_next, dW_t, dU_t, db_t = lstm_step_backward(dh, dc_next, caches[t])
+        dW += dW_t
+        dU += dU_t
+        db += db_t
+    return dx, dh_next, dc_next, dW, dU, db
+'''
+
+SOFTMAX = '''
+import numpy as np
+
+def softmax_cross_entropy_backward(logits, targets):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+    n, t, v = logits.shape
+    y = np.zeros_like(p)
+    for a in range(n):
+        for b in range(t):
+            y[a, b, targets[a, b]] = 1
+    grad = (p - y) / (n * t)
+    return grad
+'''
+
+ADAM = '''
+import numpy as np
+
+def adam_update(param, grad, m, v, iteration, learning_rate=0.001, beta_1=0.9,
+                beta_2=0.999, epsilon=1e-7):
+    m = beta_1 * m + (1 - beta_1) * grad
+    v = beta_2 * v + (1 - beta_2) * grad ** 2
+    alpha = learning_rate * np.sqrt(1 - beta_2 ** iteration) / (1 - beta_1 ** iteration)
+    param = param - alpha * m / (np.sqrt(v) + epsilon)
+    return param, m, v
+'''
+
+
+def function_from(source, name, old=None, new=None):
+    """Run a student's source (with one line changed) and return its function."""
+    if old is not None:
+        assert old in source, old
+        source = source.replace(old, new)
+    namespace = {}
+    exec(compile(source, "<student>", "exec"), namespace)
+    return namespace[name]
+
+
+def grade(source, name, old=None, new=None):
+    return exercises.check(function_from(source, name, old, new))
+
+
+def rows(report):
+    return {row.output: row.verdict for row in report.rows}
+
+
+# -- right answers pass ------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, name", [(STEP, "lstm_step_backward"),
+                                          (SEQUENCE, "lstm_backward"),
+                                          (SOFTMAX, "softmax_cross_entropy_backward"),
+                                          (ADAM, "adam_update")])
+def test_a_correct_answer_passes(source, name):
+    report = grade(source, name)
+    assert report.passed, str(report)
+    assert "PASSED" in str(report)
+
+
+def test_the_librarys_own_functions_pass():
+    assert exercises.check(lstm_step_backward).passed
+
+    def softmax_cross_entropy_backward(logits, targets):
+        return softmax_cross_entropy(logits, targets)[1]
+
+    def adam_update(param, grad, m, v, iteration, learning_rate, beta_1, beta_2, epsilon):
+        adam = Adam(learning_rate, beta_1, beta_2, epsilon)
+        adam.set_state({"iterations": iteration - 1, "slots": {"m": [m], "v": [v]}})
+        adam.update([(param, grad)])
+        return param, adam.slots["m"][0], adam.slots["v"][0]
+
+    assert exercises.check(softmax_cross_entropy_backward).passed
+    assert exercises.check(adam_update).passed
+
+
+# -- the LSTM step: which gate, which kind of mistake ---------------------------------
+
+def test_wrong_sign_on_one_gate_is_named():
+    report = grade(STEP, "lstm_step_backward", "dz_f = df * f", "dz_f = -df * f")
+    assert not report.passed
+    verdicts = rows(report)
+    assert verdicts["dc_prev"] == "ok"
+    for weight in ("dW", "dU", "db"):
+        assert verdicts[weight].startswith("gate f: sign error"), verdicts[weight]
+        assert "i, c, o ok" in verdicts[weight]
+    assert any("the forget gate f" in f and f.startswith("where") for f in report.findings)
+    assert any("forget gate f has the wrong sign" in f for f in report.findings)
+
+
+def test_missing_tanh_derivative_is_named():
+    report = grade(STEP, "lstm_step_backward", "dz_g = dg * (1 - g ** 2)", "dz_g = dg")
+    assert rows(report)["db"].startswith("gate c: wrong")
+    assert any("tanh's derivative is missing for the candidate" in f for f in report.findings)
+
+
+def test_missing_path_through_h_is_named():
+    report = grade(STEP, "lstm_step_backward",
+                   "dc_total = dc + dh * o * (1 - tanh_c ** 2)", "dc_total = dc")
+    assert any("dc misses the path through h_t" in f for f in report.findings)
+
+
+def test_transposed_weight_gradient_is_named():
+    report = grade(STEP, "lstm_step_backward", "dW = x.T @ dz", "dW = dz.T @ x")
+    assert rows(report)["dW"].startswith("transposed")
+    assert all(verdict == "ok" for name, verdict in rows(report).items() if name != "dW")
+
+
+def test_constant_factor_is_named():
+    report = grade(STEP, "lstm_step_backward", "db = dz.sum(axis=0)", "db = 2 * dz.sum(axis=0)")
+    assert rows(report)["db"] == "off by a constant factor: 2 times too large"
+
+
+def test_changing_an_argument_in_place_is_reported():
+    report = grade(STEP, "lstm_step_backward", "dc_total = dc + dh",
+                   "dc += dh * o * (1 - tanh_c ** 2)\n    dc_total = dc + 0 * dh")
+    assert all(verdict == "ok" for verdict in rows(report).values())
+    assert not report.passed
+    assert any("changed its argument 'dc' in place" in f for f in report.findings)
+
+
+# -- the whole sequence: which time step, what is not carried or not added -----------
+
+def test_gradient_not_carried_to_the_previous_step_is_named():
+    # the step's dh_prev is thrown away: every step sees only d_state's dh
+    report = grade(SEQUENCE, "lstm_backward", "dx[:, t], dh_next, dc_next,", "dx[:, t], _, dc_next,")
+    assert "wrong at steps 1-4, right at 5" in rows(report)["dx"]
+    assert any("from step 5 to step 4" in f for f in report.findings)
+    assert any("dh_prev is not carried to step t-1" in f for f in report.findings)
+    assert not any("dc_prev is not carried" in f for f in report.findings)
+
+
+def test_cell_state_not_carried_is_named():
+    report = grade(SEQUENCE, "lstm_backward", "lstm_step_backward(dh, dc_next, caches[t])",
+                   "lstm_step_backward(dh, 0 * dc_next, caches[t])")
+    assert any("dc_prev is not carried to step t-1" in f for f in report.findings)
+    assert not any("dh_prev is not carried" in f for f in report.findings)
+
+
+def test_forgotten_accumulation_is_named():
+    report = grade(SEQUENCE, "lstm_backward", "dU += dU_t", "dU = dU_t")
+    verdicts = rows(report)
+    assert [name for name, v in verdicts.items() if v != "ok"] == ["dU"]
+    assert any("dU is assigned at every step instead of summed" in f for f in report.findings)
+
+
+def test_output_gradient_not_added_is_named():
+    report = grade(SEQUENCE, "lstm_backward", "dh = d_outputs[:, t] + dh_next", "dh = dh_next")
+    assert any("d_outputs[:, t] is not added in" in f for f in report.findings)
+
+
+# -- softmax cross-entropy and Adam ------------------------------------------------------
+
+def test_softmax_gradient_summed_not_averaged_is_named():
+    report = grade(SOFTMAX, "softmax_cross_entropy_backward", "(p - y) / (n * t)", "(p - y)")
+    assert rows(report)["dlogits"] == "off by a constant factor: 12 times too large"
+    assert any("divided by N*T" in f for f in report.findings)
+
+
+def test_softmax_sign_is_named():
+    report = grade(SOFTMAX, "softmax_cross_entropy_backward", "(p - y) / (n * t)",
+                   "(y - p) / (n * t)")
+    assert rows(report)["dlogits"].startswith("sign error")
+
+
+def test_adam_without_bias_correction_is_named():
+    report = grade(ADAM, "adam_update",
+                   "np.sqrt(1 - beta_2 ** iteration) / (1 - beta_1 ** iteration)", "1")
+    verdicts = rows(report)
+    assert verdicts["m"] == "ok" and verdicts["v"] == "ok"
+    assert verdicts["param step"].startswith("off by a constant factor")
+    assert any("no bias correction" in f for f in report.findings)
+
+
+def test_adam_pytorch_epsilon_is_named():
+    report = grade(ADAM, "adam_update", "param = param - alpha * m / (np.sqrt(v) + epsilon)",
+                   "param = param - learning_rate * (m / (1 - beta_1 ** iteration)) / "
+                   "(np.sqrt(v / (1 - beta_2 ** iteration)) + epsilon)")
+    assert any("PyTorch's form" in f for f in report.findings)
+
+
+# -- what a student can get wrong around the maths ----------------------------------------
+
+def test_an_exception_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "answer.py"
+    path.write_text(STEP.replace("dx = dz @ W.T", "dx = dz @ W"))
+    [report] = exercises.check_file(str(path))
+    assert not report.passed
+    assert report.error.startswith("it raised ValueError") and "(line 16: dx = dz @ W)" in report.error
+
+
+def test_wrong_number_of_outputs_is_reported():
+    report = grade(STEP, "lstm_step_backward", "return dx, dh_prev, dc_prev, dW, dU, db",
+                   "return dx, dW, dU, db")
+    assert "must return 6 values" in report.error and "got 4 values" in report.error
+
+
+def test_check_needs_a_known_function_name():
+    with pytest.raises(ValueError, match="cannot tell which exercise"):
+        exercises.check(lambda a, b: a)
+    with pytest.raises(ValueError, match="no exercise 'nope'"):
+        exercises.template("nope")
+
+
+@pytest.mark.parametrize("name", list(exercises.EXERCISES))
+def test_every_template_is_valid_python_and_not_implemented(name, tmp_path):
+    source = exercises.template(name)
+    ast.parse(source)
+    path = tmp_path / "answer.py"
+    path.write_text(source)
+    [report] = exercises.check_file(str(path))
+    assert report.error.startswith("not implemented yet")
+
+
+# -- the commands ------------------------------------------------------------------------
+
+def test_exercise_command_lists_and_prints_templates(capsys):
+    assert main(["exercise"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in exercises.EXERCISES)
+    assert main(["exercise", "adam"]) == 0
+    assert capsys.readouterr().out == exercises.template("adam")
+
+
+def test_check_command_grades_a_file(tmp_path, capsys):
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text(STEP + SOFTMAX)
+    bad.write_text(STEP.replace("dc_prev = dc_total * f", "dc_prev = dc_total"))
+    assert main(["check", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASSED") == 2
+    assert main(["check", str(bad)]) == 1
+    assert "dc_prev = dc * f" in capsys.readouterr().out
+
+
+def test_check_command_errors_are_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    assert main(["check", str(empty)]) == 2
+    assert "defines none of the exercise functions" in capsys.readouterr().err
+    broken = tmp_path / "broken.py"
+    broken.write_text("def lstm_step_backward(:\n")
+    assert main(["check", str(broken)]) == 2
+    assert "could not be imported: SyntaxError" in capsys.readouterr().err
