@@ -50,8 +50,7 @@ class GradientTrace:
         scale = _LogScale([v for row in rows for v in row[2:]], bar_width)
         lines = [f"Gradient flow through time (loss {self.loss:.4f}, batch of {self.batch_size})",
                  "norms over the batch; backpropagation runs from the last row up",
-                 f"{'layer':<8} {'step':>4}  {'|dL/dh_t|':>9}  {'':<{bar_width}}  "
-                 f"{'|dL/dc_t|':>9}  {''}"]
+                 f"{'layer':<8} {'step':>4}  {'|dL/dh_t|':>9}  {'':<{bar_width}}  {'|dL/dc_t|':>9}"]
         for layer, step, dh, dc in rows:
             lines.append(f"{layer:<8} {step:>4}  {dh:>9.2e}  {scale.bar(dh):<{bar_width}}  "
                          f"{dc:>9.2e}  {scale.bar(dc)}")

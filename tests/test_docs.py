@@ -1,0 +1,65 @@
+"""The teaching docs point at real code. Every linked line range lies inside the
+function it names, and starts at the line its hidden marker quotes:
+
+    [`lstm_step_backward`, lines 108-109](../npseq2seq/layers/lstm.py#L108-L109)<!-- do = dh * tanh_c -->
+
+so an edit that moves the code fails here until the link is moved with it."""
+
+import ast
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "docs" / "bptt.md", ROOT / "docs" / "gradcheck.md"]
+LINK = re.compile(r"\[`([\w.]+)`, lines? (\d+)(?:-(\d+))?\]\(\.\./([\w/]+\.py)#L(\d+)(?:-L(\d+))?\)"
+                  r"(?:<!-- (.+?) -->)?")
+
+
+def links(doc):
+    text = re.sub(r"\s*\n\s*", " ", doc.read_text())   # a link may wrap across lines
+    return LINK.findall(text)
+
+
+def function_span(path, dotted):
+    """First and last line of function `name` or method `Class.name` in a file."""
+    tree = ast.parse(path.read_text())
+    *owner, name = dotted.split(".")
+    scope = tree
+    if owner:
+        scope = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner[0])
+    node = next(n for n in ast.walk(scope) if isinstance(n, ast.FunctionDef) and n.name == name)
+    return node.lineno, node.end_lineno
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_linked_line_ranges_lie_in_the_named_function(doc):
+    found = links(doc)
+    assert found or doc.name == "gradcheck.md"
+    for function, first, last, path, anchor_first, anchor_last, marker in found:
+        last, anchor_last = last or first, anchor_last or anchor_first
+        label = f"{doc.name}: {function} {first}-{last}"
+        assert (first, last) == (anchor_first, anchor_last), f"{label}: text and anchor differ"
+        start, end = function_span(ROOT / path, function)
+        assert start <= int(first) <= int(last) <= end, f"{label}: outside lines {start}-{end}"
+        lines = (ROOT / path).read_text().splitlines()[int(first) - 1:int(last)]
+        assert marker, f"{label}: no <!-- marker --> quoting its first line"
+        assert marker in lines[0], f"{label}: starts at {lines[0].strip()!r}, not {marker!r}"
+        assert lines[-1].strip(), f"{label}: ends on a blank line"
+
+
+def test_the_derivation_links_every_backward_equation():
+    linked = {function for function, *_ in links(DOCS[0])}
+    assert {"lstm_step_forward", "lstm_step_backward", "LSTM.backward",
+            "LSTM._accumulate_weight_gradients", "EncoderDecoder._backward",
+            "shift_right", "softmax_cross_entropy"} <= linked
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_python_examples_in_the_docs_run(doc, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    for block in blocks:
+        exec(compile(block, str(doc), "exec"), {})
+    if blocks:
+        assert "PASSED" in capsys.readouterr().out
