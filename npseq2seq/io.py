@@ -58,15 +58,17 @@ def save(model, path):
         "unfinished_epoch": model.unfinished_epoch,
     }
     arrays["__config__"] = np.array(json.dumps(config))
-    _write_atomically(path, arrays)
+    write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
-def _write_atomically(path, arrays):
+def write_atomically(path, write):
+    """Call write(binary file) on a temporary file beside `path`, then rename it to path:
+    the file appears whole or not at all."""
     folder = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".npseq2seq-", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

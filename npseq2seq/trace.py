@@ -13,9 +13,12 @@ dL/dc_t at every step of encoder and decoder; print it for a table with a bar
 chart, or `plot` it. `npseq2seq bptt-trace` does both from the command line.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from .io import write_atomically
 
 __all__ = ["GradientTrace"]
 
@@ -81,8 +84,11 @@ class GradientTrace:
         ax.set_title(title or f"Gradient flow through time (loss {self.loss:.3f})")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        image_format = os.path.splitext(str(path))[1][1:].lower() or "png"
+        try:
+            write_atomically(path, lambda file: fig.savefig(file, format=image_format))
+        finally:
+            plt.close(fig)
 
 
 class _LogScale:
