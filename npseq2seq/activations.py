@@ -46,10 +46,16 @@ def sigmoid(x, out=None):
     the correctly rounded answer; the overflow is expected, so it is silenced.
     Everywhere else the formula is accurate to the last bit or two.
     """
-    x = _as_float(x)
     with np.errstate(over="ignore"):
-        out = np.negative(x, out=out)
-        np.exp(out, out=out)
+        return sigmoid_unguarded(_as_float(x), out)
+
+
+def sigmoid_unguarded(x, out=None):
+    """`sigmoid` for hot loops: x must be a float array, and the caller silences
+    the overflow warning once, around the whole loop, with np.errstate(over='ignore')
+    (entering errstate costs as much as the sigmoid of a small array)."""
+    out = np.negative(x, out=out)
+    np.exp(out, out=out)
     out += 1
     return np.reciprocal(out, out=out)
 
@@ -130,13 +136,20 @@ RECURRENT_ACTIVATIONS = {
 }
 
 
-def get_recurrent_activation(name):
-    """Return (function, derivative_from_output) for a recurrent activation name."""
+def get_recurrent_activation(name, hot_loop=False):
+    """Return (function, derivative_from_output) for a recurrent activation name.
+
+    hot_loop=True gives `sigmoid_unguarded` for 'sigmoid': call it only inside
+    np.errstate(over='ignore').
+    """
     try:
-        return RECURRENT_ACTIVATIONS[name]
+        function, derivative = RECURRENT_ACTIVATIONS[name]
     except (KeyError, TypeError):
         raise ValueError(
             f"recurrent_activation must be one of {sorted(RECURRENT_ACTIVATIONS)}, "
             f"got {name!r}. Use 'hard_sigmoid' for models trained with Keras 2 / "
             f"tf.keras 2.x (slope 0.2), 'hard_sigmoid_keras3' for Keras 3 (slope 1/6)."
         ) from None
+    if hot_loop and function is sigmoid:
+        function = sigmoid_unguarded
+    return function, derivative

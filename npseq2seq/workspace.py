@@ -10,6 +10,10 @@ The price is aliasing: arrays a call takes from a workspace (its outputs and
 its cache included) are overwritten by the next call that uses the same
 workspace. The training loop consumes each batch's results before the next;
 calls without a workspace (the default) return arrays of their own.
+
+A workspace keeps one array per name: asked for another shape, it lets the
+old array go. So its memory is bounded by one call's needs, however many
+batch sizes pass through it.
 """
 
 import numpy as np
@@ -18,16 +22,15 @@ __all__ = ["Workspace", "empty"]
 
 
 class Workspace:
-    """A store of reusable arrays, keyed by name, shape and dtype."""
+    """A store of reusable arrays, one per name."""
 
     def __init__(self):
         self._arrays = {}
 
     def empty(self, name, shape, dtype):
-        key = (name, tuple(shape), np.dtype(dtype))
-        array = self._arrays.get(key)
-        if array is None:
-            array = self._arrays[key] = np.empty(shape, dtype)
+        array = self._arrays.get(name)
+        if array is None or array.shape != tuple(shape) or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype)
         return array
 
     @property

@@ -286,3 +286,33 @@ def test_mismatched_sample_counts_are_explained():
 def test_bad_batch_size_is_explained():
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         small_model().fit(np.ones((3, 4), np.int64), np.ones((3, 2), np.int64), batch_size=0)
+
+
+def test_predict_equals_a_greedy_decode_built_from_the_reference_steps():
+    model = ns.EncoderDecoder(9, 6, seed=8, dtype=np.float64)
+    source, _ = ns.reversal_task(5, n_in=7, cardinality=9, seed=8)
+    enc, dec = model.encoder.params, model.decoder.params
+    kernel, bias = model.dense.params["kernel"], model.dense.params["bias"]
+    x = ns.one_hot(source, 9).astype(np.float64)
+    h, c = np.zeros((5, 6)), np.zeros((5, 6))
+    for t in range(7):
+        h, c, _ = ns.lstm_step_forward(x[:, t], h, c, *enc.values())
+    token, decoded = np.zeros(5, np.int64), []
+    for _ in range(4):
+        h, c, _ = ns.lstm_step_forward(np.eye(9)[token], h, c, *dec.values())
+        token = np.argmax(h @ kernel + bias, axis=1)
+        decoded.append(token)
+    np.testing.assert_array_equal(model.predict(source, n_steps=4), np.stack(decoded, 1))
+
+
+def test_predict_keeps_one_set_of_buffers_whatever_the_batch_sizes():
+    model = ns.EncoderDecoder(9, 6, seed=8)
+    for n in (3, 50, 7, 50, 1):
+        model.predict(ns.reversal_task(n, cardinality=9, seed=n)[0], n_steps=3, batch_size=20)
+    sizes = {name: ws.nbytes for name, ws in model._inference_workspaces().items()}
+    model.predict(ns.reversal_task(20, cardinality=9, seed=1)[0], n_steps=3, batch_size=20)
+    after = {name: ws.nbytes for name, ws in model._inference_workspaces().items()}
+    # one chunk of 20: h, c, tanh(c), scratch (20, 6) and z, recurrent (20, 24), float32;
+    # nothing is kept for the other sizes
+    assert after["encoder"] == (4 * 20 * 6 + 2 * 20 * 24) * 4
+    assert sizes["encoder"] == (4 * 1 * 6 + 2 * 1 * 24) * 4    # the last call's chunk of 1

@@ -197,7 +197,7 @@ class LSTM:
         x = self._check_input(x)
         n, steps = x.shape[:2]
         h0, c0 = self._initial_state(initial_state, n)
-        sigma, _ = get_recurrent_activation(self.recurrent_activation)
+        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
         u, U = self.units, self.params["recurrent_kernel"]
 
         # Time-major buffers; hs[0], cs[0] hold the initial state, so step t
@@ -209,34 +209,90 @@ class LSTM:
         hs, cs = buffer("hs", steps + 1, n, u), buffer("cs", steps + 1, n, u)
         tanh_cs = buffer("tanh_cs", steps, n, u)
         hs[0], cs[0] = h0, c0
-        recurrent, i_times_g = buffer("recurrent", n, 4 * u), buffer("i_times_g", n, u)
-        for t in range(steps):
-            z = gates[t]
-            z += np.matmul(hs[t], U, out=recurrent)     # z = x_t @ W + b + h_{t-1} @ U
-            i, f, g, o = split_gates(z)
-            # i, f, o = sigma(z_i, z_f, z_o); g = tanh(z_c). sigma runs over all of z
-            # (one contiguous pass is faster than three strided ones), so z_c is
-            # kept aside first and its block overwritten with tanh(z_c).
-            np.copyto(i_times_g, g)
-            sigma(z, out=z)
-            np.tanh(i_times_g, out=g)
-            np.multiply(f, cs[t], out=cs[t + 1])        # c_t = f * c_{t-1} + i * g
-            cs[t + 1] += np.multiply(i, g, out=i_times_g)
-            np.tanh(cs[t + 1], out=tanh_cs[t])
-            np.multiply(o, tanh_cs[t], out=hs[t + 1])   # h_t = o * tanh(c_t)
+        recurrent, scratch = buffer("recurrent", n, 4 * u), buffer("scratch", n, u)
+        with np.errstate(over="ignore"):                # sigmoid(-inf) = 0 is right
+            for t in range(steps):
+                z = gates[t]
+                z += np.matmul(hs[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
+                self._cell(z, cs[t], cs[t + 1], tanh_cs[t], hs[t + 1], scratch, sigma)
         cache = (x, gates, hs, cs, tanh_cs)
         outputs = hs[1:].transpose(1, 0, 2)
         return outputs, (hs[-1], cs[-1]), cache
 
-    def step(self, x_t, state=None):
-        """One step for inference: x_t (N, D) or (N,) tokens -> (h, c).
+    @staticmethod
+    def _cell(z, c_prev, c, tanh_c, h, scratch, sigma):
+        """From z = x_t W + h_{t-1} U + b (N, 4u) to the new state, in place.
 
-        It runs `forward` on a length-1 sequence, so stepping gives exactly the
-        numbers a whole-sequence forward gives.
+        z becomes the gate values [i, f, g, o]; c, tanh_c and h are written.
+        c may be c_prev itself (each element is read before it is written).
         """
-        x_t = np.asarray(x_t)
-        _, state, _ = self.forward(x_t[:, None], state)
-        return state
+        i, f, g, o = split_gates(z)
+        # i, f, o = sigma(z_i, z_f, z_o); g = tanh(z_c). sigma runs over all of z
+        # (one contiguous pass is faster than three strided ones), so z_c is
+        # kept aside first and its block overwritten with tanh(z_c).
+        np.copyto(scratch, g)
+        sigma(z, out=z)
+        np.tanh(scratch, out=g)
+        np.multiply(f, c_prev, out=c)                   # c_t = f * c_{t-1} + i * g
+        c += np.multiply(i, g, out=scratch)
+        np.tanh(c, out=tanh_c)
+        np.multiply(o, tanh_c, out=h)                   # h_t = o * tanh(c_t)
+
+    def step(self, x_t, state=None):
+        """One step for inference: x_t (N, D) or (N,) tokens -> new (h, c).
+
+        The same operations as a step of `forward`, in the same order, so
+        stepping gives the numbers a whole-sequence forward gives (the tests
+        assert they are identical for tokens).
+        """
+        x = self._check_input(np.asarray(x_t)[:, None])[:, 0]
+        h, c = (np.array(s) for s in self._initial_state(state, len(x)))
+        with np.errstate(over="ignore"):
+            self.stepper(len(x))(x, h, c)
+        return h, c
+
+    def final_state(self, x, workspace=None):
+        """Inference: the final (h, c) of a sequence from zero state, step by step.
+
+        Unlike `forward` it keeps no per-step buffers and no cache: memory is
+        O(N u) whatever T. The arrays come from `workspace` (if given).
+        """
+        x = self._check_input(x)
+        n = x.shape[0]
+        h = empty(workspace, "h", (n, self.units), self.dtype)
+        c = empty(workspace, "c", (n, self.units), self.dtype)
+        h.fill(0)
+        c.fill(0)
+        step = self.stepper(n, workspace)
+        with np.errstate(over="ignore"):
+            for t in range(x.shape[1]):
+                step(x[:, t], h, c)
+        return h, c
+
+    def stepper(self, n, workspace=None):
+        """step(x_t, h, c) for n sequences: advances h and c (N, u) in place.
+
+        For inference loops: no checks, its buffers taken once, the sigmoid
+        without its own errstate, so call it inside np.errstate(over='ignore').
+        """
+        W, U, b = self.params["kernel"], self.params["recurrent_kernel"], self.params["bias"]
+        u = self.units
+        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
+        z, recurrent = (empty(workspace, name, (n, 4 * u), self.dtype)
+                        for name in ("step_z", "step_recurrent"))
+        tanh_c, scratch = (empty(workspace, name, (n, u), self.dtype)
+                           for name in ("step_tanh_c", "step_scratch"))
+        rows_plus_bias = W + b      # token t's x_t @ W + b is row t: one lookup per step
+
+        def step(x_t, h, c):
+            if is_token_array(x_t):
+                np.take(rows_plus_bias, x_t, axis=0, out=z)
+            else:
+                np.add(np.matmul(x_t, W, out=z), b, out=z)
+            np.add(z, np.matmul(h, U, out=recurrent), out=z)
+            self._cell(z, c, c, tanh_c, h, scratch, sigma)
+
+        return step
 
     # -- backward -----------------------------------------------------------
 

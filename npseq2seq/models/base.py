@@ -329,10 +329,18 @@ class Seq2SeqModel:
         _, state, _ = self.encoder.forward(source)
         return state
 
+    def _inference_workspaces(self):
+        """Buffers for predict, kept between calls (apart from training's)."""
+        if getattr(self, "_predict_workspaces", None) is None:
+            self._predict_workspaces = {name: Workspace() for name in self.layers}
+        return self._predict_workspaces
+
     @staticmethod
     def _in_batches(source, batch_size, decode):
         """decode(chunk) for chunks of `batch_size` sources, joined: bounds memory."""
         batch_size = _count("batch_size", batch_size)
+        if source.shape[0] <= batch_size:
+            return decode(source)
         return np.concatenate([decode(source[start:start + batch_size])
                                for start in range(0, source.shape[0], batch_size)])
 

@@ -105,23 +105,31 @@ class EncoderDecoder(Seq2SeqModel):
         logits, _ = self.dense.forward(h)
         return logits, (h, c)
 
-    def predict(self, source, n_steps=None, batch_size=8192):
+    def predict(self, source, n_steps=None, batch_size=1024):
         """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
 
         Starts from token 0 and feeds each step's argmax back in. n_steps
-        defaults to the target length the model was trained on.
+        defaults to the target length the model was trained on. Sequences go
+        through in chunks of `batch_size`, whose buffers are kept for the next
+        call (1024 keeps a step's arrays in cache and was fastest here; see
+        benchmarks/bench_decode.py).
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
         return self._in_batches(source, batch_size, lambda chunk: self._greedy(chunk, n_steps))
 
     def _greedy(self, source, n_steps):
-        _, state, _ = self.encoder.forward(source)
+        """Encode, then step the decoder on its own argmax; state updated in place."""
+        ws = self._inference_workspaces()
+        h, c = self.encoder.final_state(source, ws["encoder"])
         tokens = np.full(source.shape[0], START_TOKEN, np.int64)
         decoded = np.empty((source.shape[0], n_steps), np.int64)
-        for t in range(n_steps):
-            logits, state = self._decode_logits(tokens, state)
-            tokens = decoded[:, t] = np.argmax(logits, axis=-1)
+        step = self.decoder.stepper(source.shape[0], ws["decoder"])
+        with np.errstate(over="ignore"):            # see LSTM.stepper
+            for t in range(n_steps):
+                step(tokens, h, c)
+                logits, _ = self.dense.forward(h, ws["dense"])
+                tokens = np.argmax(logits, axis=-1, out=decoded[:, t])
         return decoded
 
     def _steps(self, n_steps):
