@@ -1,24 +1,28 @@
 """Time one training epoch of the tutorial's model, npseq2seq beside its peers.
 
-    python benchmarks/bench_train.py                 # npseq2seq, plus Keras if installed
-    python benchmarks/bench_train.py --repeats 5 --samples 100000
+    python benchmarks/bench_train.py                 # all peers that are installed
+    python benchmarks/bench_train.py --repeats 5 --peers npseq2seq pytorch
+    python benchmarks/bench_train.py --torch-python /path/to/torch-venv/bin/python
 
 Each library trains the state-passing encoder-decoder (SPEC.md, model A) for one
-epoch on the same reversal-task data (batch 32, Adam, Keras initialisation),
-then decodes 1,000 held-out sequences greedily. Reported: the median epoch time
-over the repeats, the epoch's loss and per-step accuracy, the exact-sequence
-accuracy, and each peer's time as a ratio to npseq2seq's. Keras (TensorFlow) and
-PyTorch are optional imports: without one, its row is skipped with a message.
-The PyTorch peer starts from the same Keras-style initial weights.
+epoch on the same reversal-task data (batch 32, Adam at Keras's 0.001, Keras
+initialisation), then decodes 1,000 held-out sequences greedily. Every run is a
+fresh process (see common.py). Reported: the median epoch time over the
+repeats, the epoch's loss and per-step accuracy, the exact-sequence accuracy,
+the process's peak memory, and npseq2seq's time as a fraction of each peer's.
+Keras (TensorFlow) and PyTorch are optional: without one, its row is skipped.
+The PyTorch peer is nn.LSTM encoder and decoder, nn.Linear, cross-entropy and
+torch.optim.Adam on one-hot inputs, starting from the same initial weights.
 """
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 
 import npseq2seq as ns
+from common import (add_python_options, interpreter, machine, median, missing, print_table,
+                    report_result, run_worker)
 
 
 def run_npseq2seq(data, args, seed):
@@ -116,43 +120,66 @@ def run_torch(data, args, seed):
 
 
 PEERS = {"npseq2seq": run_npseq2seq, "keras": run_keras, "pytorch": run_torch}
+BARS = {"pytorch": 0.7, "keras": 0.3}      # issue 5: npseq2seq's epoch at most this fraction
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--cardinality", type=int, default=51)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
-    args = parser.parse_args()
-    rows = {}
+    parser.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    add_python_options(parser)
+    return parser.parse_args()
+
+
+def work(args):
+    """In the worker process: one library, one seed."""
+    data = (ns.reversal_task(args.samples, cardinality=args.cardinality, seed=args.seed),
+            ns.reversal_task(1000, cardinality=args.cardinality, seed=10_000 + args.seed))
+    try:
+        seconds, loss, acc, seq_acc = PEERS[args.worker](data, args, args.seed)
+    except ImportError as error:
+        missing(args.worker, error)
+    report_result({"seconds": seconds, "loss": loss, "acc": acc, "seq_acc": seq_acc})
+
+
+def main():
+    args = parse_args()
+    if args.worker:
+        return work(args)
+    runs = {}
     for repeat in range(args.repeats):
-        seed = repeat + 1
-        data = (ns.reversal_task(args.samples, cardinality=args.cardinality, seed=seed),
-                ns.reversal_task(1000, cardinality=args.cardinality, seed=10_000 + seed))
-        for name in args.peers:
-            try:
-                rows.setdefault(name, []).append(PEERS[name](data, args, seed))
-            except ImportError as error:
-                print(f"skipping {name}: {error}")
-                args.peers = [p for p in args.peers if p != name]
-                rows.pop(name, None)
-            else:
-                print(name, "run", repeat + 1, "epoch %.2fs loss %.4f acc %.4f seq_acc %.4f"
-                      % rows[name][-1], flush=True)
-    report(rows, args)
+        for name in list(args.peers):
+            result, peak_mb = run_worker(interpreter(args, name), __file__, [
+                "--worker", name, "--seed", repeat + 1, "--samples", args.samples,
+                "--units", args.units, "--cardinality", args.cardinality])
+            if result is None:
+                args.peers.remove(name)
+                continue
+            runs.setdefault(name, []).append({**result, "peak_mb": peak_mb})
+            print(f"{name} run {repeat + 1}: epoch {result['seconds']:.2f} s, loss "
+                  f"{result['loss']:.4f}, seq_acc {result['seq_acc']:.4f}", flush=True)
+    report(runs, args)
 
 
-def report(rows, args):
-    print(f"\none epoch, {args.samples} samples, {args.units} units, batch 32; "
-          f"medians of {args.repeats} runs")
-    print(f"{'library':<10} {'epoch s':>8} {'loss':>7} {'acc':>7} {'seq_acc':>8} {'vs npseq2seq':>13}")
-    base = statistics.median(r[0] for r in rows["npseq2seq"]) if "npseq2seq" in rows else None
-    for name, runs in rows.items():
-        seconds, loss, acc, seq_acc = (statistics.median(column) for column in zip(*runs))
-        ratio = f"{seconds / base:.2f}x" if base else "-"
-        print(f"{name:<10} {seconds:>8.2f} {loss:>7.4f} {acc:>7.4f} {seq_acc:>8.4f} {ratio:>13}")
+def report(runs, args):
+    medians = {name: {key: median([r[key] for r in rs]) for key in rs[0]}
+               for name, rs in runs.items()}
+    ours = medians.get("npseq2seq", {}).get("seconds")
+    rows = []
+    for name, m in medians.items():
+        fraction = "" if ours is None or name == "npseq2seq" else f"{ours / m['seconds']:.2f}"
+        bar = f"<= {BARS[name]}" if name in BARS else ""
+        rows.append([name, f"{m['seconds']:.2f}", f"{m['loss']:.4f}", f"{m['acc']:.4f}",
+                     f"{100 * m['seq_acc']:.1f}%", f"{m['peak_mb']:.0f}", fraction, bar])
+    print_table(f"one epoch: {args.samples:,} samples, {args.units} units, batch 32; medians of "
+                f"{args.repeats} runs, each in its own process\n{machine()}",
+                ["library", "epoch s", "loss", "acc", "seq_acc", "peak MB",
+                 "npseq2seq / peer", "bar"], rows)
 
 
 if __name__ == "__main__":

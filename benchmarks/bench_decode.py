@@ -1,0 +1,175 @@
+"""Time greedy decoding, npseq2seq beside its peers, on the same weights.
+
+    python benchmarks/bench_decode.py
+    python benchmarks/bench_decode.py --torch-python /path/to/torch-venv/bin/python
+
+Two workloads, each library in its own process (see common.py):
+- batched: greedy decoding of 10,000 reversal sources at once (encoder once,
+  then 3 decoder steps fed their own argmax); the median of --repeats runs,
+  as sequences per second. PyTorch runs under torch.no_grad().
+- one at a time: one source per call, as a user decoding requests one by one;
+  the median latency over --singles sources. Keras runs the tutorial's loop
+  (encoder model.predict, then decoder model.predict once per output step).
+All peers decode with npseq2seq's initial weights (speed does not depend on
+their values), and the table reports how many decodes agree with npseq2seq's.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import npseq2seq as ns
+from common import (add_python_options, interpreter, machine, median, missing, print_table,
+                    report_result, run_worker)
+
+CARDINALITY, UNITS, N_OUT = 51, 128, 3
+
+
+def model_and_data(args):
+    model = ns.EncoderDecoder(CARDINALITY, UNITS, seed=1)
+    model.target_length = N_OUT
+    source, _ = ns.reversal_task(args.sequences, cardinality=CARDINALITY, seed=2)
+    return model, source
+
+
+def timed(decode, source, args):
+    """(median seconds for the whole batch, median seconds per single, decodes)."""
+    decoded = decode(source)            # also the warm-up
+    batch = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        decode(source)
+        batch.append(time.perf_counter() - start)
+    single = []
+    for row in range(args.singles):
+        start = time.perf_counter()
+        decode(source[row:row + 1])
+        single.append(time.perf_counter() - start)
+    return median(batch), median(single), np.asarray(decoded).tolist()
+
+
+def work_npseq2seq(args):
+    model, source = model_and_data(args)
+    return timed(model.predict, source, args)
+
+
+def work_pytorch(args):
+    try:
+        import torch
+        from torch import nn
+    except ImportError as error:
+        missing("pytorch", error)
+    model, source = model_and_data(args)
+    state = {k: torch.from_numpy(v) for k, v in model.to_torch_state_dict().items()}
+    encoder, decoder = nn.LSTM(CARDINALITY, UNITS, batch_first=True), \
+        nn.LSTM(CARDINALITY, UNITS, batch_first=True)
+    dense = nn.Linear(UNITS, CARDINALITY)
+    for prefix, module in (("encoder.", encoder), ("decoder.", decoder), ("dense.", dense)):
+        module.load_state_dict({k[len(prefix):]: v for k, v in state.items()
+                                if k.startswith(prefix)})
+    one_hot = torch.eye(CARDINALITY)
+
+    def decode(src):
+        with torch.no_grad():
+            _, hc = encoder(one_hot[torch.from_numpy(src)])
+            token, out = torch.zeros(len(src), dtype=torch.long), []
+            for _ in range(N_OUT):
+                output, hc = decoder(one_hot[token][:, None], hc)
+                token = dense(output[:, 0]).argmax(-1)
+                out.append(token)
+            return torch.stack(out, 1).numpy()
+
+    return timed(decode, source, args)
+
+
+def work_keras(args):
+    try:
+        import keras
+        from keras import layers
+    except ImportError as error:
+        missing("keras", error)
+    model, source = model_and_data(args)
+    f, u = CARDINALITY, UNITS
+    # the tutorial's define_models: a training model, then inference models on its layers
+    encoder_input, decoder_input = layers.Input((None, f)), layers.Input((None, f))
+    _, h, c = layers.LSTM(u, return_state=True)(encoder_input)
+    decoder_lstm = layers.LSTM(u, return_sequences=True, return_state=True)
+    dense = layers.Dense(f, activation="softmax")
+    training = keras.Model([encoder_input, decoder_input],
+                           dense(decoder_lstm(decoder_input, initial_state=[h, c])[0]))
+    training.set_weights(model.get_weights())
+    encoder = keras.Model(encoder_input, [h, c])
+    state_h, state_c = layers.Input((u,)), layers.Input((u,))
+    step_output, step_h, step_c = decoder_lstm(decoder_input, initial_state=[state_h, state_c])
+    decoder = keras.Model([decoder_input, state_h, state_c], [dense(step_output), step_h, step_c])
+    one_hot = np.eye(f, dtype=np.float32)
+
+    def decode(src):
+        state = encoder.predict(one_hot[src], verbose=0)
+        token, out = np.zeros(len(src), np.int64), []
+        for _ in range(N_OUT):
+            probs, *state = decoder.predict([one_hot[token][:, None], *state], verbose=0)
+            token = probs[:, 0].argmax(-1)
+            out.append(token)
+        return np.stack(out, 1)
+
+    args.singles = min(args.singles, 10)     # about 0.2 s each
+    return timed(decode, source, args)
+
+
+WORKERS = {"npseq2seq": work_npseq2seq, "pytorch": work_pytorch, "keras": work_keras}
+BATCH_BAR = {"pytorch": 2.0}       # issue 5: npseq2seq at least 2x PyTorch's sequences/s
+SINGLE_BAR_MS = 0.3                # issue 5: npseq2seq under 0.3 ms a sequence
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--singles", type=int, default=300,
+                        help="sources decoded one at a time (Keras: 10)")
+    parser.add_argument("--peers", nargs="+", default=list(WORKERS), choices=list(WORKERS))
+    parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
+    add_python_options(parser)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if args.worker:
+        batch, single, decoded = WORKERS[args.worker](args)
+        return report_result({"batch": batch, "single": single, "decoded": decoded})
+    results = {}
+    for name in args.peers:
+        result, _ = run_worker(interpreter(args, name), __file__, [
+            "--worker", name, "--sequences", args.sequences, "--repeats", args.repeats,
+            "--singles", args.singles])
+        if result is not None:
+            results[name] = result
+            print(f"{name}: batch {result['batch']:.3f} s, one sequence "
+                  f"{1e3 * result['single']:.3f} ms", flush=True)
+    report(results, args)
+
+
+def report(results, args):
+    ours = results.get("npseq2seq")
+    batch_rows, single_rows = [], []
+    for name, r in results.items():
+        agree = "" if ours is None else \
+            f"{100 * np.mean(np.all(np.equal(r['decoded'], ours['decoded']), axis=1)):.1f}%"
+        speed = "" if ours is None or name == "npseq2seq" else f"{r['batch'] / ours['batch']:.2f}x"
+        batch_rows.append([name, f"{r['batch']:.3f}", f"{args.sequences / r['batch']:,.0f}", agree,
+                           speed, f">= {BATCH_BAR[name]}x" if name in BATCH_BAR else ""])
+        single_rows.append([name, f"{1e3 * r['single']:.3f}",
+                            f"< {SINGLE_BAR_MS}" if name == "npseq2seq" else ""])
+    print_table(f"batched greedy decoding of {args.sequences:,} sequences, median of "
+                f"{args.repeats} runs, each library in its own process\n{machine()}",
+                ["library", "seconds", "sequences/s", "same as npseq2seq",
+                 "npseq2seq speed-up", "bar"], batch_rows)
+    print_table(f"one sequence per call, median over {args.singles} sources (Keras: 10)",
+                ["library", "ms/sequence", "bar"], single_rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Where NumPy wins and where it does not: training speed against PyTorch as the
+model, the batch and the source grow.
+
+    python benchmarks/bench_scaling.py
+    python benchmarks/bench_scaling.py --torch-python /path/to/torch-venv/bin/python
+
+From the tutorial's setting (128 units, batch 32, 6 source steps, 3 target
+steps, 51 classes), one size changes at a time: units 64 to 512, batch 32 to
+512, source length 6 to 60. For each, both libraries train the encoder-decoder
+with Adam (PyTorch as in bench_train.py), each in its own process; a training
+step's time is the median over three timed stretches of --batches/3 steps,
+after a warm-up.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import npseq2seq as ns
+from common import (add_python_options, interpreter, machine, median, missing, print_table,
+                    report_result, run_worker)
+
+CARDINALITY = 51
+BASE = {"units": 128, "batch": 32, "n_in": 6}
+SWEEP = ([BASE] + [dict(BASE, units=u) for u in (64, 256, 512)]
+         + [dict(BASE, batch=b) for b in (128, 512)] + [dict(BASE, n_in=n) for n in (20, 60)])
+
+
+def data(config, batches):
+    return ns.reversal_task(config["batch"] * batches, n_in=config["n_in"],
+                            cardinality=CARDINALITY, seed=1)
+
+
+def seconds_per_step(train, batches):
+    """train(first_batch, n_batches) runs n steps; median time of one over three stretches."""
+    train(0, 2)                                       # warm-up: buffers, threads, caches
+    stretch = max(batches // 3, 1)
+    times = []
+    for k in range(3):
+        start = time.perf_counter()
+        train(2 + k * stretch, stretch)
+        times.append((time.perf_counter() - start) / stretch)
+    return median(times)
+
+
+def npseq2seq_step(config, batches):
+    src, tgt = data(config, batches + 2)
+    model = ns.EncoderDecoder(CARDINALITY, config["units"], seed=1)
+    b = config["batch"]
+
+    def train(first, n):
+        rows = slice(first * b, (first + n) * b)
+        model.fit(src[rows], tgt[rows], batch_size=b, shuffle=False, verbose=0)
+
+    return seconds_per_step(train, batches)
+
+
+def pytorch_step(config, batches):
+    try:
+        import torch
+        from torch import nn
+    except ImportError as error:
+        missing("pytorch", error)
+    src, tgt = (torch.from_numpy(a) for a in data(config, batches + 2))
+    f, u, b = CARDINALITY, config["units"], config["batch"]
+    encoder, decoder = nn.LSTM(f, u, batch_first=True), nn.LSTM(f, u, batch_first=True)
+    dense = nn.Linear(u, f)
+    parameters = [*encoder.parameters(), *decoder.parameters(), *dense.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=0.001, eps=1e-7)
+    one_hot = torch.eye(f)
+    shifted = torch.cat([torch.zeros_like(tgt[:, :1]), tgt[:, :-1]], 1)
+
+    def train(first, n):
+        for k in range(first, first + n):
+            rows = slice(k * b, (k + 1) * b)
+            _, state = encoder(one_hot[src[rows]])
+            outputs, _ = decoder(one_hot[shifted[rows]], state)
+            loss = nn.functional.cross_entropy(dense(outputs).reshape(-1, f),
+                                               tgt[rows].reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return seconds_per_step(train, batches)
+
+
+WORKERS = {"npseq2seq": npseq2seq_step, "pytorch": pytorch_step}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=30, help="timed steps per setting")
+    parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
+    add_python_options(parser)
+    args = parser.parse_args()
+    if args.worker:
+        return report_result([WORKERS[args.worker](config, args.batches) for config in SWEEP])
+    results = {}
+    for name in WORKERS:
+        result, _ = run_worker(interpreter(args, name), __file__,
+                               ["--worker", name, "--batches", args.batches])
+        if result is not None:
+            results[name] = result
+    report(results)
+
+
+def report(results):
+    rows = []
+    for k, config in enumerate(SWEEP):
+        ours = results["npseq2seq"][k]
+        theirs = results.get("pytorch", [None] * len(SWEEP))[k]
+        ratio = "" if theirs is None else f"{ours / theirs:.2f}"
+        verdict = "" if theirs is None else ("npseq2seq" if ours < theirs else "pytorch")
+        rows.append([f"{config['units']}", f"{config['batch']}", f"{config['n_in']}",
+                     f"{1e3 * ours:.2f}", "" if theirs is None else f"{1e3 * theirs:.2f}",
+                     ratio, verdict])
+    print_table(f"one training step (ms), median of three stretches, each library in its own "
+                f"process\n{machine()}",
+                ["units", "batch", "source steps", "npseq2seq ms", "pytorch ms",
+                 "npseq2seq / pytorch", "faster"], rows)
+
+
+if __name__ == "__main__":
+    main()
