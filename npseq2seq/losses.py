@@ -82,8 +82,10 @@ def accuracy(logits, targets, mask=None):
     targets = np.asarray(targets)
     if not np.issubdtype(targets.dtype, np.integer):
         targets = np.argmax(targets, axis=-1)
-    weights, total = _step_weights(mask, logits.shape[:-1], np.float64)
     hits = np.argmax(logits, axis=-1) == targets
+    if mask is None:
+        return float(np.mean(hits)) if hits.size else 0.0
+    weights, total = _step_weights(mask, logits.shape[:-1], np.float64)
     return float(np.sum(weights * hits) / total)
 
 

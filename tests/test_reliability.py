@@ -94,6 +94,20 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_weights(tmp_pa
     assert weights_equal(ns.load(path), before)  # the file still holds the last good epoch
 
 
+@pytest.mark.parametrize("value, stops", [(np.nan, True), (np.inf, True), (-np.inf, True),
+                                          (1e30, False), (-3e38, False)])
+def test_the_gradient_check_tells_huge_from_non_finite(value, stops):
+    """The check sums squares (it overflows for huge gradients); only a real
+    NaN or infinity may stop training."""
+    model = ns.EncoderDecoder(V, 6, seed=3)
+    model._flat_grads[7] = value
+    if stops:
+        with pytest.raises(FloatingPointError, match="gradient stopped being finite"):
+            model._check_finite(1.0, 0)
+    else:
+        model._check_finite(1.0, 0)
+
+
 def test_same_seed_same_losses_and_predictions_across_runs():
     source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=4)
     runs = []

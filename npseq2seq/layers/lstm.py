@@ -296,7 +296,8 @@ class LSTM:
 
     # -- backward -----------------------------------------------------------
 
-    def backward(self, d_outputs, cache, d_state=None, workspace=None, trace=None):
+    def backward(self, d_outputs, cache, d_state=None, workspace=None, trace=None,
+                 initial_state_gradient=True):
         """Backpropagate through time.
 
         Inputs:
@@ -309,9 +310,12 @@ class LSTM:
                        'dc': (T,) arrays whose entry t-1 is the L2 norm over the
                        batch of dL/dh_t and of dL/dc_t, each the whole gradient
                        that reaches that state (gradient flow through time)
+            initial_state_gradient  False skips the last product dz_1 @ U.T when
+                       nothing needs dL/dh0 (an encoder starting from zeros)
         Returns:
             dx         (N, T, D) for feature input, None for token input
-            (dh0, dc0) (N, u) gradients for the initial state
+            (dh0, dc0) (N, u) gradients for the initial state (None, None if
+                       initial_state_gradient is False)
         Adds dL/dW, dL/dU, dL/db into `self.grads`.
         """
         x, gates, hs, cs, tanh_cs = cache
@@ -345,10 +349,12 @@ class LSTM:
             sigma_derivative(gates[t], out=slope)       # sigma'(z) for i, f, o ...
             tanh_derivative(g, out=slope[:, 2 * u:3 * u])  # ... and tanh'(z_c) for g
             dz[t] *= slope
-            dh = np.matmul(dz[t], U_T, out=dh)          # dh_{t-1} = dz @ U.T
+            if t > 0 or initial_state_gradient:
+                dh = np.matmul(dz[t], U_T, out=dh)      # dh_{t-1} = dz @ U.T
         if norms is not None:
             trace["dh"], trace["dc"] = norms
-        return self._accumulate_weight_gradients(x, hs, dz, buffer), (dh, dc)
+        dx = self._accumulate_weight_gradients(x, hs, dz, buffer)
+        return dx, ((dh, dc) if initial_state_gradient else (None, None))
 
     def _accumulate_weight_gradients(self, x, hs, dz, buffer):
         """dW, dU, db as one product each over all steps; returns dx (or None)."""
@@ -384,11 +390,11 @@ class LSTM:
         steps, n = x.shape[1], x.shape[0]
         out = buffer("gates", steps, n, W.shape[1])
         if is_token_array(x):
-            np.take(W, x.T, axis=0, out=out)           # row lookup == one-hot @ W
+            np.take(W + b, x.T, axis=0, out=out)       # row lookup == one-hot @ W, + b
         else:
             flat = self._time_major_inputs(x, buffer("x_flat", steps * n, self.input_dim))
             np.matmul(flat, W, out=out.reshape(steps * n, -1))
-        out += b
+            out += b
         return out
 
     def _check_input(self, x):

@@ -279,7 +279,12 @@ class Seq2SeqModel:
         return metrics
 
     def _check_finite(self, loss, batch):
-        if np.isfinite(loss) and np.isfinite(np.sum(self._flat_grads)):
+        # a NaN or inf anywhere makes the sum of squares non-finite (one BLAS call);
+        # only if it is, look element by element (huge finite gradients overflow it too)
+        grads = self._flat_grads
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = np.dot(grads, grads)
+        if np.isfinite(loss) and (np.isfinite(squares) or np.all(np.isfinite(grads))):
             return
         what = "loss" if not np.isfinite(loss) else "gradient"
         raise FloatingPointError(

@@ -84,7 +84,8 @@ class EncoderDecoder(Seq2SeqModel):
                                            trace=traces.get("decoder"))
         # the (h, c) hand-over: the decoder's initial-state gradient is the encoder's final one
         self.encoder.backward(None, encoder_cache, d_state=d_state, workspace=ws.get("encoder"),
-                              trace=traces.get("encoder"))
+                              trace=traces.get("encoder"),
+                              initial_state_gradient=False)     # it starts from zeros
 
     # -- inference path ---------------------------------------------------------
 

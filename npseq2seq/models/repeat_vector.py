@@ -69,7 +69,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                                               trace=traces.get("decoder"))
         dh = d_repeated.sum(axis=1)                  # every copy of h adds its gradient
         self.encoder.backward(None, encoder_cache, d_state=(dh, None),
-                              workspace=ws.get("encoder"), trace=traces.get("encoder"))
+                              workspace=ws.get("encoder"), trace=traces.get("encoder"),
+                              initial_state_gradient=False)     # it starts from zeros
 
     def predict(self, source, n_steps=None, batch_size=8192):
         """(N, n_out) tokens: argmax of each step's output, in one pass."""
