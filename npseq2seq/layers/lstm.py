@@ -213,7 +213,8 @@ class LSTM:
         with np.errstate(over="ignore"):                # sigmoid(-inf) = 0 is right
             for t in range(steps):
                 z = gates[t]
-                z += np.matmul(hs[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
+                if t > 0 or initial_state is not None:  # (h_0 @ U is zero for h_0 = 0)
+                    z += np.matmul(hs[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
                 self._cell(z, cs[t], cs[t + 1], tanh_cs[t], hs[t + 1], scratch, sigma)
         cache = (x, gates, hs, cs, tanh_cs)
         outputs = hs[1:].transpose(1, 0, 2)
@@ -266,11 +267,13 @@ class LSTM:
         step = self.stepper(n, workspace)
         with np.errstate(over="ignore"):
             for t in range(x.shape[1]):
-                step(x[:, t], h, c)
+                step(x[:, t], h, c, from_zero=(t == 0))
         return h, c
 
     def stepper(self, n, workspace=None):
         """step(x_t, h, c) for n sequences: advances h and c (N, u) in place.
+
+        from_zero=True says h is all zeros, which skips the product h @ U.
 
         For inference loops: no checks, its buffers taken once, the sigmoid
         without its own errstate, so call it inside np.errstate(over='ignore').
@@ -284,12 +287,13 @@ class LSTM:
                            for name in ("step_tanh_c", "step_scratch"))
         rows_plus_bias = W + b      # token t's x_t @ W + b is row t: one lookup per step
 
-        def step(x_t, h, c):
+        def step(x_t, h, c, from_zero=False):
             if is_token_array(x_t):
                 np.take(rows_plus_bias, x_t, axis=0, out=z)
             else:
                 np.add(np.matmul(x_t, W, out=z), b, out=z)
-            np.add(z, np.matmul(h, U, out=recurrent), out=z)
+            if not from_zero:                           # h @ U is zero when h is
+                np.add(z, np.matmul(h, U, out=recurrent), out=z)
             self._cell(z, c, c, tanh_c, h, scratch, sigma)
 
         return step
