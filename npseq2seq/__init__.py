@@ -1,11 +1,12 @@
 """npseq2seq: the Keras encoder-decoder LSTM in pure NumPy, every derivative by hand."""
 
-from . import activations, gradcheck, initializers, losses, optimizers
+from . import activations, exercises, gradcheck, initializers, losses, optimizers
 from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
 from .io import load, save
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
 from .tasks import one_hot, one_hot_decode, reversal_task
+from .trace import GradientTrace
 from .losses import accuracy, mean_squared_error, softmax_cross_entropy
 from .optimizers import SGD, Adam, RMSprop
 
@@ -18,5 +19,6 @@ __all__ = [
     "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "accuracy",
     "Adam", "SGD", "RMSprop",
-    "activations", "initializers", "losses", "optimizers", "gradcheck",
+    "GradientTrace",
+    "activations", "initializers", "losses", "optimizers", "gradcheck", "exercises",
 ]

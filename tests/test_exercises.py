@@ -297,3 +297,13 @@ def test_check_command_errors_are_one_line(tmp_path, capsys):
     broken.write_text("def lstm_step_backward(:\n")
     assert main(["check", str(broken)]) == 2
     assert "could not be imported: SyntaxError" in capsys.readouterr().err
+
+
+def test_odd_return_values_are_reported_not_crashed_on():
+    report = grade(STEP, "lstm_step_backward", "return dx, dh_prev, dc_prev, dW, dU, db",
+                   "return dx, [[1, 2], [3]], None, 'dW', dU, db")
+    verdicts = rows(report)
+    assert verdicts["dh_prev"].startswith("not an array")
+    assert verdicts["dc_prev"] == "missing (returned None)"
+    assert verdicts["dW"].startswith("not an array")
+    assert verdicts["dx"] == "ok"

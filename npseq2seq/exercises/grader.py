@@ -147,8 +147,17 @@ def _as_outputs(exercise, result):
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
         got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
         return f"it must return {len(names)} values ({', '.join(names)}), got {got}"
-    return tuple(None if r is None else np.asarray(r, dtype=np.float64)
-                 if np.asarray(r).dtype.kind in "iuf" else r for r in result)
+    return tuple(_as_float_array(r) for r in result)
+
+
+def _as_float_array(value):
+    """A float64 array if the value is numbers of one shape; else the value, for
+    `describe` to report (None, a string, a ragged list)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        return value
+    return array.astype(np.float64) if array.dtype.kind in "iuf" else value
 
 
 def _modified_arguments(exercise, inputs, given):
