@@ -273,10 +273,9 @@ class LSTM:
     def stepper(self, n, workspace=None):
         """step(x_t, h, c) for n sequences: advances h and c (N, u) in place.
 
-        from_zero=True says h is all zeros, which skips the product h @ U.
-
         For inference loops: no checks, its buffers taken once, the sigmoid
         without its own errstate, so call it inside np.errstate(over='ignore').
+        step(..., from_zero=True) says h is all zeros, which skips h @ U.
         """
         W, U, b = self.params["kernel"], self.params["recurrent_kernel"], self.params["bias"]
         u = self.units
