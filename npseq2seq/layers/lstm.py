@@ -258,7 +258,10 @@ class LSTM:
         Unlike `forward` it keeps no per-step buffers and no cache: memory is
         O(N u) whatever T. The arrays come from `workspace` (if given).
         """
-        x = self._check_input(x)
+        return self._final_state(self._check_input(x), workspace)
+
+    def _final_state(self, x, workspace=None):
+        """final_state for input already checked (by the model that owns the layer)."""
         n = x.shape[0]
         h = empty(workspace, "h", (n, self.units), self.dtype)
         c = empty(workspace, "c", (n, self.units), self.dtype)

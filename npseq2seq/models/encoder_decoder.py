@@ -122,7 +122,7 @@ class EncoderDecoder(Seq2SeqModel):
     def _greedy(self, source, n_steps):
         """Encode, then step the decoder on its own argmax; state updated in place."""
         ws = self._inference_workspaces()
-        h, c = self.encoder.final_state(source, ws["encoder"])
+        h, c = self.encoder._final_state(source, ws["encoder"])     # predict checked source
         tokens = np.full(source.shape[0], START_TOKEN, np.int64)
         decoded = np.empty((source.shape[0], n_steps), np.int64)
         step = self.decoder.stepper(source.shape[0], ws["decoder"])
