@@ -15,7 +15,6 @@ after a warm-up.
 import argparse
 import time
 
-import numpy as np
 
 import npseq2seq as ns
 from common import (add_python_options, interpreter, machine, median, missing, print_table,

@@ -1,4 +1,6 @@
-"""The `npseq2seq` command: train, evaluate, predict, gradcheck.
+"""The `npseq2seq` command: train, evaluate, predict, gradcheck, import, and for
+learners bptt-trace (gradient flow through time), exercise and check (graded
+gradient exercises).
 
 `npseq2seq train` with no options is the tutorial's run: 100,000 reversal
 sequences (6 integers in 1..50, the first 3 reversed), one epoch, 128 units,
@@ -287,6 +289,7 @@ def _traced_model(args):
     if args.n_in is not None:
         task["n_in"] = args.n_in
     return model, task
+
 
 # -- exercise, check ----------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ single line changed, as a real mistake would be.
 
 import ast
 
-import numpy as np
 import pytest
 
 from npseq2seq import Adam, exercises, lstm_step_backward, softmax_cross_entropy

@@ -144,8 +144,9 @@ def _as_outputs(exercise, result):
     names = exercise.output_names
     if len(names) == 1 and not isinstance(result, tuple):
         result = (result,)
-    if not isinstance(result, (tuple, list)) or len(result) != len(names):
-        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
+    several = isinstance(result, (tuple, list))
+    if not several or len(result) != len(names):
+        got = f"{len(result)} values" if several else type(result).__name__
         return f"it must return {len(names)} values ({', '.join(names)}), got {got}"
     return tuple(_as_float_array(r) for r in result)
 
