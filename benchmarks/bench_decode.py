@@ -20,8 +20,9 @@ import time
 import numpy as np
 
 import npseq2seq as ns
-from common import (add_python_options, interpreter, machine, median, missing, print_table,
-                    report_result, run_worker)
+from common import (add_python_options, interpreter, keras_greedy, keras_tutorial_models,
+                    machine, median, missing, print_table, report_result, run_worker,
+                    torch_encoder_decoder, torch_greedy)
 
 CARDINALITY, UNITS, N_OUT = 51, 128, 3
 
@@ -55,67 +56,18 @@ def work_npseq2seq(args):
 
 
 def work_pytorch(args):
-    try:
-        import torch
-        from torch import nn
-    except ImportError as error:
-        missing("pytorch", error)
     model, source = model_and_data(args)
-    state = {k: torch.from_numpy(v) for k, v in model.to_torch_state_dict().items()}
-    encoder, decoder = nn.LSTM(CARDINALITY, UNITS, batch_first=True), \
-        nn.LSTM(CARDINALITY, UNITS, batch_first=True)
-    dense = nn.Linear(UNITS, CARDINALITY)
-    for prefix, module in (("encoder.", encoder), ("decoder.", decoder), ("dense.", dense)):
-        module.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                                if k.startswith(prefix)})
-    one_hot = torch.eye(CARDINALITY)
-
-    def decode(src):
-        with torch.no_grad():
-            _, hc = encoder(one_hot[torch.from_numpy(src)])
-            token, out = torch.zeros(len(src), dtype=torch.long), []
-            for _ in range(N_OUT):
-                output, hc = decoder(one_hot[token][:, None], hc)
-                token = dense(output[:, 0]).argmax(-1)
-                out.append(token)
-            return torch.stack(out, 1).numpy()
-
-    return timed(decode, source, args)
+    modules = torch_encoder_decoder(model)
+    return timed(lambda src: torch_greedy(modules, src, N_OUT), source, args)
 
 
 def work_keras(args):
-    try:
-        import keras
-        from keras import layers
-    except ImportError as error:
-        missing("keras", error)
     model, source = model_and_data(args)
-    f, u = CARDINALITY, UNITS
-    # the tutorial's define_models: a training model, then inference models on its layers
-    encoder_input, decoder_input = layers.Input((None, f)), layers.Input((None, f))
-    _, h, c = layers.LSTM(u, return_state=True)(encoder_input)
-    decoder_lstm = layers.LSTM(u, return_sequences=True, return_state=True)
-    dense = layers.Dense(f, activation="softmax")
-    training = keras.Model([encoder_input, decoder_input],
-                           dense(decoder_lstm(decoder_input, initial_state=[h, c])[0]))
+    training, encoder, decoder = keras_tutorial_models(CARDINALITY, UNITS)
     training.set_weights(model.get_weights())
-    encoder = keras.Model(encoder_input, [h, c])
-    state_h, state_c = layers.Input((u,)), layers.Input((u,))
-    step_output, step_h, step_c = decoder_lstm(decoder_input, initial_state=[state_h, state_c])
-    decoder = keras.Model([decoder_input, state_h, state_c], [dense(step_output), step_h, step_c])
-    one_hot = np.eye(f, dtype=np.float32)
-
-    def decode(src):
-        state = encoder.predict(one_hot[src], verbose=0)
-        token, out = np.zeros(len(src), np.int64), []
-        for _ in range(N_OUT):
-            probs, *state = decoder.predict([one_hot[token][:, None], *state], verbose=0)
-            token = probs[:, 0].argmax(-1)
-            out.append(token)
-        return np.stack(out, 1)
-
     args.singles = min(args.singles, 10)     # about 0.2 s each
-    return timed(decode, source, args)
+    return timed(lambda src: keras_greedy(encoder, decoder, src, N_OUT, CARDINALITY),
+                 source, args)
 
 
 WORKERS = {"npseq2seq": work_npseq2seq, "pytorch": work_pytorch, "keras": work_keras}
@@ -138,7 +90,10 @@ def parse_args():
 def main():
     args = parse_args()
     if args.worker:
-        batch, single, decoded = WORKERS[args.worker](args)
+        try:
+            batch, single, decoded = WORKERS[args.worker](args)
+        except ImportError as error:
+            missing(args.worker, error)
         return report_result({"batch": batch, "single": single, "decoded": decoded})
     results = {}
     for name in args.peers:

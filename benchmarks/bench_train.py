@@ -21,8 +21,9 @@ import time
 import numpy as np
 
 import npseq2seq as ns
-from common import (add_python_options, interpreter, machine, median, missing, print_table,
-                    report_result, run_worker)
+from common import (add_python_options, interpreter, keras_greedy, keras_tutorial_models,
+                    machine, median, missing, print_table, report_result, run_worker,
+                    torch_encoder_decoder, torch_greedy)
 
 
 def run_npseq2seq(data, args, seed):
@@ -37,18 +38,11 @@ def run_npseq2seq(data, args, seed):
 
 def run_keras(data, args, seed):
     import keras
-    from keras import layers
 
     keras.utils.set_random_seed(seed)
     (src, tgt), (test_src, test_tgt) = data
-    f, u = args.cardinality, args.units
-    encoder_input = layers.Input((None, f))
-    _, h, c = layers.LSTM(u, return_state=True)(encoder_input)
-    decoder_input = layers.Input((None, f))
-    decoder_lstm = layers.LSTM(u, return_sequences=True, return_state=True)
-    decoder_output, _, _ = decoder_lstm(decoder_input, initial_state=[h, c])
-    dense = layers.Dense(f, activation="softmax")
-    model = keras.Model([encoder_input, decoder_input], dense(decoder_output))
+    f = args.cardinality
+    model, encoder, decoder = keras_tutorial_models(f, args.units)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"])
     one_hot = np.eye(f, dtype=np.float32)
     shifted = np.concatenate([np.zeros_like(tgt[:, :1]), tgt[:, :-1]], axis=1)
@@ -56,18 +50,8 @@ def run_keras(data, args, seed):
     history = model.fit([one_hot[src], one_hot[shifted]], one_hot[tgt], epochs=1,
                         batch_size=32, verbose=0)
     seconds = time.perf_counter() - start
-    encoder = keras.Model(encoder_input, [h, c])
-    state_h, state_c = layers.Input((u,)), layers.Input((u,))
-    step_output, step_h, step_c = decoder_lstm(decoder_input, initial_state=[state_h, state_c])
-    decoder = keras.Model([decoder_input, state_h, state_c], [dense(step_output), step_h, step_c])
-    state = encoder.predict(one_hot[test_src], verbose=0)
-    token = np.zeros(len(test_src), np.int64)
-    decoded = []
-    for _ in range(test_tgt.shape[1]):
-        probs, *state = decoder.predict([one_hot[token][:, None], *state], verbose=0)
-        token = probs[:, 0].argmax(-1)
-        decoded.append(token)
-    seq_acc = float(np.mean(np.all(np.stack(decoded, 1) == test_tgt, axis=1)))
+    decoded = keras_greedy(encoder, decoder, test_src, test_tgt.shape[1], f)
+    seq_acc = float(np.mean(np.all(decoded == test_tgt, axis=1)))
     return seconds, history.history["loss"][0], history.history["acc"][0], seq_acc
 
 
@@ -78,17 +62,7 @@ def run_torch(data, args, seed):
     torch.manual_seed(seed)
     (src, tgt), (test_src, test_tgt) = data
     f, u = args.cardinality, args.units
-    keras_init = ns.EncoderDecoder(f, u, seed=seed).to_torch_state_dict()  # Keras initialisation
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = nn.LSTM(f, u, batch_first=True)
-            self.decoder = nn.LSTM(f, u, batch_first=True)
-            self.dense = nn.Linear(u, f)
-
-    model = Model()
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in keras_init.items()})
+    model = torch_encoder_decoder(ns.EncoderDecoder(f, u, seed=seed))  # Keras initialisation
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
     one_hot = torch.eye(f)
     source, target = torch.from_numpy(src), torch.from_numpy(tgt)
@@ -108,14 +82,8 @@ def run_torch(data, args, seed):
         loss_sum += loss.item() * len(rows)
         acc_sum += (logits.argmax(-1) == target[rows]).float().mean().item() * len(rows)
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        _, state = model.encoder(one_hot[torch.from_numpy(test_src)])
-        token, decoded = torch.zeros(len(test_src), dtype=torch.long), []
-        for _ in range(test_tgt.shape[1]):
-            out, state = model.decoder(one_hot[token][:, None], state)
-            token = model.dense(out[:, 0]).argmax(-1)
-            decoded.append(token.numpy())
-    seq_acc = float(np.mean(np.all(np.stack(decoded, 1) == test_tgt, axis=1)))
+    decoded = torch_greedy(model, test_src, test_tgt.shape[1])
+    seq_acc = float(np.mean(np.all(decoded == test_tgt, axis=1)))
     return seconds, loss_sum / len(src), acc_sum / len(src), seq_acc
 
 

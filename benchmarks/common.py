@@ -102,3 +102,68 @@ def machine():
         blas = {}
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy "
             f"{np.__version__} with {blas.get('name', '?')} {blas.get('version', '')}".strip())
+
+
+# -- the peers' models, shared by the benchmarks (each imports its library only when called)
+
+def torch_encoder_decoder(model):
+    """nn.LSTM encoder and decoder and nn.Linear (a ModuleDict) holding an
+    npseq2seq EncoderDecoder's weights."""
+    import torch
+    from torch import nn
+
+    f, u = model.n_features, model.n_units
+    modules = nn.ModuleDict({"encoder": nn.LSTM(f, u, batch_first=True),
+                             "decoder": nn.LSTM(f, u, batch_first=True),
+                             "dense": nn.Linear(u, f)})
+    state = model.to_torch_state_dict()
+    modules.load_state_dict({key: torch.from_numpy(value) for key, value in state.items()})
+    return modules
+
+
+def torch_greedy(modules, source, n_steps):
+    """Greedy decoding under torch.no_grad(): encode, then feed each argmax back in."""
+    import torch
+
+    one_hot = torch.eye(modules.dense.out_features)
+    with torch.no_grad():
+        _, state = modules.encoder(one_hot[torch.from_numpy(source)])
+        token, decoded = torch.zeros(len(source), dtype=torch.long), []
+        for _ in range(n_steps):
+            output, state = modules.decoder(one_hot[token][:, None], state)
+            token = modules.dense(output[:, 0]).argmax(-1)
+            decoded.append(token)
+        return torch.stack(decoded, 1).numpy()
+
+
+def keras_tutorial_models(f, u):
+    """The tutorial's define_models: a training model on one-hot (source, shifted
+    target), and an encoder and a one-step decoder sharing its layers."""
+    import keras
+    from keras import layers
+
+    encoder_input, decoder_input = layers.Input((None, f)), layers.Input((None, f))
+    _, h, c = layers.LSTM(u, return_state=True)(encoder_input)
+    decoder_lstm = layers.LSTM(u, return_sequences=True, return_state=True)
+    dense = layers.Dense(f, activation="softmax")
+    training = keras.Model([encoder_input, decoder_input],
+                           dense(decoder_lstm(decoder_input, initial_state=[h, c])[0]))
+    encoder = keras.Model(encoder_input, [h, c])
+    state_h, state_c = layers.Input((u,)), layers.Input((u,))
+    step_output, step_h, step_c = decoder_lstm(decoder_input, initial_state=[state_h, state_c])
+    decoder = keras.Model([decoder_input, state_h, state_c], [dense(step_output), step_h, step_c])
+    return training, encoder, decoder
+
+
+def keras_greedy(encoder, decoder, source, n_steps, f):
+    """The tutorial's loop: encoder.predict, then decoder.predict once per output step."""
+    import numpy as np
+
+    one_hot = np.eye(f, dtype=np.float32)
+    state = encoder.predict(one_hot[source], verbose=0)
+    token, decoded = np.zeros(len(source), np.int64), []
+    for _ in range(n_steps):
+        probs, *state = decoder.predict([one_hot[token][:, None], *state], verbose=0)
+        token = probs[:, 0].argmax(-1)
+        decoded.append(token)
+    return np.stack(decoded, 1)
