@@ -291,7 +291,7 @@ class LSTM:
 
         def step(x_t, h, c, from_zero=False):
             if is_token_array(x_t):
-                np.take(rows_plus_bias, x_t, axis=0, out=z)
+                np.take(rows_plus_bias, x_t, axis=0, out=z, mode="clip")  # see _input_projection
             else:
                 np.add(np.matmul(x_t, W, out=z), b, out=z)
             if not from_zero:                           # h @ U is zero when h is
@@ -396,7 +396,10 @@ class LSTM:
         steps, n = x.shape[1], x.shape[0]
         out = buffer("gates", steps, n, W.shape[1])
         if is_token_array(x):
-            np.take(W + b, x.T, axis=0, out=out)       # row lookup == one-hot @ W, + b
+            # a row lookup is one-hot @ W, + b. The tokens are checked, so mode
+            # 'clip' never clips; it spares the copy NumPy's default 'raise' makes
+            # of `out` (2.5-3.5x faster here).
+            np.take(W + b, x.T, axis=0, out=out, mode="clip")
         else:
             flat = self._time_major_inputs(x, buffer("x_flat", steps * n, self.input_dim))
             np.matmul(flat, W, out=out.reshape(steps * n, -1))
