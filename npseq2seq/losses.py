@@ -6,7 +6,8 @@ target distribution y (one-hot, or an integer class k):
     L_step = -sum_k y_k * log p_k
     dL_step/dz = p * sum(y) - y      ( = p - y for a one-hot target)
 
-log p is computed as log_softmax(z), exact and finite for any logits. This is
+log p is log_softmax(z) = (z - max z) - log sum_j exp(z_j - max z), exact and
+finite for any logits (for an integer target only its entry is formed). This is
 what Keras computes on TensorFlow, where a softmax output's logits are used
 directly; Keras's other path, which clips p to [1e-7, 1 - 1e-7] first, only
 differs once a probability drops below 1e-7.
@@ -20,7 +21,6 @@ Mean squared error, for real-valued targets:
 
 import numpy as np
 
-from .activations import log_softmax
 
 __all__ = ["softmax_cross_entropy", "mean_squared_error", "accuracy"]
 
@@ -37,16 +37,22 @@ def softmax_cross_entropy(logits, targets, mask=None):
         dlogits  (..., V) dL/dlogits, same dtype as logits
     """
     logits = np.asarray(logits)
-    log_p = log_softmax(logits)
-    dlogits = np.exp(log_p)                                  # p
+    if logits.dtype.kind != "f":
+        logits = logits.astype(np.float64)
+    shifted = logits - np.max(logits, axis=-1, keepdims=True)   # every exponent <= 0
+    dlogits = np.exp(shifted)
+    denominator = np.sum(dlogits, axis=-1, keepdims=True)
+    dlogits /= denominator                                   # p
+    log_denominator = np.log(denominator)                    # log p = shifted - this
     if np.issubdtype(np.asarray(targets).dtype, np.integer):
         targets = _check_class_targets(targets, logits.shape)
         rows, classes = np.arange(targets.size), targets.ravel()
-        step_loss = -log_p.reshape(-1, logits.shape[-1])[rows, classes].reshape(targets.shape)
+        picked = shifted.reshape(-1, logits.shape[-1])[rows, classes].reshape(targets.shape)
+        step_loss = log_denominator[..., 0] - picked           # -log p_k
         dlogits.reshape(-1, logits.shape[-1])[rows, classes] -= 1   # p - y
     else:
         targets = _check_same_shape("targets", targets, logits.shape, logits.dtype)
-        step_loss = -np.sum(targets * log_p, axis=-1)
+        step_loss = -np.sum(targets * (shifted - log_denominator), axis=-1)
         dlogits *= np.sum(targets, axis=-1, keepdims=True)  # p * sum(y) - y
         dlogits -= targets
     if mask is None:
