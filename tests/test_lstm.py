@@ -164,10 +164,12 @@ def test_feature_input_gradient_is_none_for_tokens():
 
 # --- stepping, states, dtypes, extremes, errors ----------------------------
 
-def test_stepping_one_at_a_time_equals_the_whole_sequence():
+@pytest.mark.parametrize("n", [5, 9])     # fewer rows than the 7 tokens, and more
+def test_stepping_one_at_a_time_equals_the_whole_sequence(n):
     rng = np.random.default_rng(4)
     layer = LSTM(7, 6, seed=4)
-    tokens = rng.integers(0, 7, (5, 9))
+    layer.params["bias"][:] = rng.standard_normal(24)
+    tokens = rng.integers(0, 7, (n, 9))
     outputs, (h_T, c_T), _ = layer.forward(tokens)
     state = None
     for t in range(9):

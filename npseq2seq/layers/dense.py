@@ -53,6 +53,16 @@ class Dense:
         y += self.params["bias"]
         return y.reshape(*x.shape[:-1], self.units), x_flat
 
+    def apply(self, x, out):
+        """x (N, input_dim) @ kernel + bias, written into out (N, units); returns out.
+
+        For inference loops: no checks and no cache. The numbers are those of
+        `forward`, which runs the same product on the same contiguous rows.
+        """
+        np.matmul(x, self.params["kernel"], out=out)
+        out += self.params["bias"]
+        return out
+
     def backward(self, dy, cache, workspace=None):
         """dy (..., units) -> dx (..., input_dim); adds into `grads`."""
         x_flat = cache

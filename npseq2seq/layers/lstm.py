@@ -287,11 +287,15 @@ class LSTM:
                         for name in ("step_z", "step_recurrent"))
         tanh_c, scratch = (empty(workspace, name, (n, u), self.dtype)
                            for name in ("step_tanh_c", "step_scratch"))
-        rows_plus_bias = W + b      # token t's x_t @ W + b is row t: one lookup per step
+        # Token t's x_t @ W + b is row t of W, plus b. The bias goes on whichever
+        # is smaller: the whole table once, or the n rows looked up each step.
+        table = W + b if n >= W.shape[0] else W
 
         def step(x_t, h, c, from_zero=False):
             if is_token_array(x_t):
-                np.take(rows_plus_bias, x_t, axis=0, out=z, mode="clip")  # see _input_projection
+                np.take(table, x_t, axis=0, out=z, mode="clip")  # see _input_projection
+                if table is W:
+                    np.add(z, b, out=z)
             else:
                 np.add(np.matmul(x_t, W, out=z), b, out=z)
             if not from_zero:                           # h @ U is zero when h is

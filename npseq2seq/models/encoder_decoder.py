@@ -121,16 +121,16 @@ class EncoderDecoder(Seq2SeqModel):
 
     def _greedy(self, source, n_steps):
         """Encode, then step the decoder on its own argmax; state updated in place."""
-        ws = self._inference_workspaces()
+        ws, n = self._inference_workspaces(), source.shape[0]
         h, c = self.encoder._final_state(source, ws["encoder"])     # predict checked source
-        tokens = np.full(source.shape[0], START_TOKEN, np.int64)
-        decoded = np.empty((source.shape[0], n_steps), np.int64)
-        step = self.decoder.stepper(source.shape[0], ws["decoder"])
+        tokens = np.full(n, START_TOKEN, np.int64)
+        decoded = np.empty((n, n_steps), np.int64)
+        step = self.decoder.stepper(n, ws["decoder"])
+        logits = ws["dense"].empty("logits", (n, self.n_features), self.dtype)
         with np.errstate(over="ignore"):            # see LSTM.stepper
             for t in range(n_steps):
                 step(tokens, h, c)
-                logits, _ = self.dense.forward(h, ws["dense"])
-                tokens = np.argmax(logits, axis=-1, out=decoded[:, t])
+                tokens = np.argmax(self.dense.apply(h, logits), axis=-1, out=decoded[:, t])
         return decoded
 
     def _steps(self, n_steps):
