@@ -7,7 +7,8 @@ model, the batch and the source grow.
 From the tutorial's setting (128 units, batch 32, 6 source steps, 3 target
 steps, 51 classes), one size changes at a time: units 64 to 512, batch 32 to
 512, source length 6 to 60. For each, both libraries train the encoder-decoder
-with Adam (PyTorch as in bench_train.py), each in its own process; a training
+with Adam (PyTorch as in bench_train.py), each setting and library in its own
+process, the two libraries back to back for each setting; a training
 step's time is the median over three timed stretches of --batches/3 steps,
 after WARMUP untimed steps. PyTorch needs them: at the tutorial's size its
 first 50 steps took 8.1 ms each here, the next 350 5-6 ms.
@@ -95,16 +96,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=90, help="timed steps per setting")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--setting", type=int, help=argparse.SUPPRESS)
     add_python_options(parser)
     args = parser.parse_args()
     if args.worker:
-        return report_result([WORKERS[args.worker](config, args.batches) for config in SWEEP])
-    results = {}
-    for name in WORKERS:
-        result, _ = run_worker(interpreter(args, name), __file__,
-                               ["--worker", name, "--batches", args.batches])
-        if result is not None:
-            results[name] = result
+        return report_result(WORKERS[args.worker](SWEEP[args.setting], args.batches))
+    # Setting by setting, the two libraries one after the other (in alternating
+    # order), so that the machine's drift over minutes does not bias a ratio.
+    results = {name: [None] * len(SWEEP) for name in WORKERS}
+    for k in range(len(SWEEP)):
+        for name in (list(WORKERS) if k % 2 == 0 else list(WORKERS)[::-1]):
+            if name in results:
+                results[name][k], _ = run_worker(interpreter(args, name), __file__,
+                                                 ["--worker", name, "--setting", k,
+                                                  "--batches", args.batches])
+                if results[name][k] is None:        # not installed: skip it from now on
+                    del results[name]
     report(results)
 
 
