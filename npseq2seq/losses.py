@@ -39,7 +39,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
     logits = np.asarray(logits)
     if logits.dtype.kind != "f":
         logits = logits.astype(np.float64)
-    shifted = logits - np.max(logits, axis=-1, keepdims=True)   # every exponent <= 0
+    shifted = logits - np.max(logits, axis=-1, keepdims=True)  # every exponent <= 0
     dlogits = np.exp(shifted)
     denominator = np.sum(dlogits, axis=-1, keepdims=True)
     dlogits /= denominator                                   # p
@@ -48,7 +48,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
         targets = _check_class_targets(targets, logits.shape)
         rows, classes = np.arange(targets.size), targets.ravel()
         picked = shifted.reshape(-1, logits.shape[-1])[rows, classes].reshape(targets.shape)
-        step_loss = log_denominator[..., 0] - picked           # -log p_k
+        step_loss = log_denominator[..., 0] - picked         # -log p_k
         dlogits.reshape(-1, logits.shape[-1])[rows, classes] -= 1   # p - y
     else:
         targets = _check_same_shape("targets", targets, logits.shape, logits.dtype)
