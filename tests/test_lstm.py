@@ -179,6 +179,18 @@ def test_stepping_one_at_a_time_equals_the_whole_sequence(n):
     np.testing.assert_array_equal(state[1], c_T)
 
 
+@pytest.mark.parametrize("n", [5, 40])    # fewer sequences than the 7 tokens, and more
+def test_inference_final_state_equals_the_forward_pass(n):
+    rng = np.random.default_rng(6)
+    layer = LSTM(7, 6, seed=6)
+    layer.params["bias"][:] = rng.standard_normal(24)
+    tokens = rng.integers(0, 7, (n, 4))
+    _, (h_T, c_T), _ = layer.forward(tokens)
+    h, c = layer.final_state(tokens)
+    np.testing.assert_array_equal(h, h_T)
+    np.testing.assert_array_equal(c, c_T)
+
+
 def test_zero_initial_state_is_the_default():
     layer = LSTM(3, 4, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 3, 3)).astype(np.float32)

@@ -265,13 +265,31 @@ class LSTM:
         n = x.shape[0]
         h = empty(workspace, "h", (n, self.units), self.dtype)
         c = empty(workspace, "c", (n, self.units), self.dtype)
-        h.fill(0)
-        c.fill(0)
         step = self.stepper(n, workspace)
         with np.errstate(over="ignore"):
-            for t in range(x.shape[1]):
-                step(x[:, t], h, c, from_zero=(t == 0))
+            self._first_step(x[:, 0], h, c, step)
+            for t in range(1, x.shape[1]):
+                step(x[:, t], h, c)
         return h, c
+
+    def _first_step(self, x_0, h, c, step):
+        """The step from the zero state, written into h and c.
+
+        From zero, (h_1, c_1) depends on the token alone. So for more
+        sequences than tokens, each token is stepped once and its row looked
+        up: the same elementwise arithmetic on fewer rows, the same numbers.
+        """
+        vocab = self.input_dim
+        if is_token_array(x_0) and len(x_0) > vocab:
+            rows_h = np.zeros((vocab, self.units), self.dtype)
+            rows_c = np.zeros_like(rows_h)
+            self.stepper(vocab)(np.arange(vocab), rows_h, rows_c, from_zero=True)
+            np.take(rows_h, x_0, axis=0, out=h, mode="clip")  # see _input_projection
+            np.take(rows_c, x_0, axis=0, out=c, mode="clip")
+        else:
+            h.fill(0)
+            c.fill(0)
+            step(x_0, h, c, from_zero=True)
 
     def stepper(self, n, workspace=None):
         """step(x_t, h, c) for n sequences: advances h and c (N, u) in place.
