@@ -48,16 +48,14 @@ class Dense:
         rows = x.size // self.input_dim
         x_flat = empty(workspace, "x", (rows, self.input_dim), self.dtype)
         np.copyto(x_flat.reshape(x.shape), x)      # one contiguous (rows, D) block
-        y = np.matmul(x_flat, self.params["kernel"],
-                      out=empty(workspace, "y", (rows, self.units), self.dtype))
-        y += self.params["bias"]
+        y = self.apply(x_flat, empty(workspace, "y", (rows, self.units), self.dtype))
         return y.reshape(*x.shape[:-1], self.units), x_flat
 
     def apply(self, x, out):
         """x (N, input_dim) @ kernel + bias, written into out (N, units); returns out.
 
-        For inference loops: no checks and no cache. The numbers are those of
-        `forward`, which runs the same product on the same contiguous rows.
+        For inference loops: no checks and no cache. `forward` calls it on its
+        contiguous copy of the rows, so the two give the same numbers.
         """
         np.matmul(x, self.params["kernel"], out=out)
         out += self.params["bias"]
