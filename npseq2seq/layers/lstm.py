@@ -385,18 +385,28 @@ class LSTM:
         return dx, ((dh, dc) if initial_state_gradient else (None, None))
 
     def _accumulate_weight_gradients(self, x, hs, dz, buffer):
-        """dW, dU, db as one product each over all steps; returns dx (or None)."""
+        """dU, dW and db from one product over all steps; returns dx (or None).
+
+        z_t = h_{t-1} U + x_t W + b is one product of the stacked row
+        [h_{t-1} | x_t | 1] with the stacked weights [U; W; b], so their
+        gradients are [h_{t-1} | x_t | 1].T @ dz_t, summed over t: with the
+        steps as rows, a single product.
+        """
         steps, n, width = dz.shape
+        u, d = self.units, self.input_dim
         dz_flat = dz.reshape(steps * n, width)
-        h_prev = hs[:-1].reshape(steps * n, -1)        # h_{t-1} for every t
-        U, W = self.params["recurrent_kernel"], self.params["kernel"]
-        self.grads["recurrent_kernel"] += np.matmul(h_prev.T, dz_flat, out=buffer("dU", *U.shape))
-        self.grads["bias"] += np.sum(dz_flat, axis=0, out=buffer("db", width))
-        x_flat = self._time_major_inputs(x, buffer("x_flat", steps * n, self.input_dim))
-        self.grads["kernel"] += np.matmul(x_flat.T, dz_flat, out=buffer("dW", *W.shape))
+        stacked = buffer("stacked", steps * n, u + d + 1)
+        np.copyto(stacked[:, :u].reshape(steps, n, u), hs[:-1])   # h_{t-1} for every t
+        self._time_major_inputs(x, stacked[:, u:u + d])
+        stacked[:, -1] = 1
+        d_stacked = np.matmul(stacked.T, dz_flat, out=buffer("d_stacked", u + d + 1, width))
+        self.grads["recurrent_kernel"] += d_stacked[:u]
+        self.grads["kernel"] += d_stacked[u:u + d]
+        self.grads["bias"] += d_stacked[-1]
         if is_token_array(x):
             return None
-        dx = np.matmul(dz_flat, W.T, out=buffer("dx", steps * n, self.input_dim))
+        W = self.params["kernel"]
+        dx = np.matmul(dz_flat, W.T, out=buffer("dx", steps * n, d))
         return dx.reshape(steps, n, -1).transpose(1, 0, 2)
 
     # -- helpers ------------------------------------------------------------
