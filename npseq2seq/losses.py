@@ -36,20 +36,21 @@ def softmax_cross_entropy(logits, targets, mask=None):
         loss     float
         dlogits  (..., V) dL/dlogits, same dtype as logits
     """
-    logits = np.asarray(logits)
+    logits = np.ascontiguousarray(logits)       # so that ravel() below is a view
     if logits.dtype.kind != "f":
         logits = logits.astype(np.float64)
-    shifted = logits - np.max(logits, axis=-1, keepdims=True)  # every exponent <= 0
+    shifted = logits - logits.max(axis=-1, keepdims=True)    # every exponent <= 0
     dlogits = np.exp(shifted)
-    denominator = np.sum(dlogits, axis=-1, keepdims=True)
+    denominator = dlogits.sum(axis=-1, keepdims=True)
     dlogits /= denominator                                   # p
     log_denominator = np.log(denominator)                    # log p = shifted - this
-    if np.issubdtype(np.asarray(targets).dtype, np.integer):
+    targets = np.asarray(targets)
+    if targets.dtype.kind in "iu":                           # integer classes
         targets = _check_class_targets(targets, logits.shape)
-        rows, classes = np.arange(targets.size), targets.ravel()
-        picked = shifted.reshape(-1, logits.shape[-1])[rows, classes].reshape(targets.shape)
-        step_loss = log_denominator[..., 0] - picked         # -log p_k
-        dlogits.reshape(-1, logits.shape[-1])[rows, classes] -= 1   # p - y
+        # the target's position in each (sample, step) row, in the flattened array
+        picks = np.arange(0, logits.size, logits.shape[-1]) + targets.ravel()
+        step_loss = log_denominator[..., 0] - shifted.ravel()[picks].reshape(targets.shape)
+        dlogits.ravel()[picks] -= 1                          # p - y
     else:
         targets = _check_same_shape("targets", targets, logits.shape, logits.dtype)
         step_loss = -np.sum(targets * (shifted - log_denominator), axis=-1)
@@ -58,7 +59,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
     if mask is None:
         count = step_loss.size
         dlogits /= count
-        return float(np.sum(step_loss) / count), dlogits
+        return float(step_loss.sum() / count), dlogits
     weights, total = _step_weights(mask, logits.shape[:-1], logits.dtype)
     dlogits *= (weights / total)[..., None]
     return float(np.sum(weights * step_loss) / total), dlogits
@@ -86,11 +87,11 @@ def accuracy(logits, targets, mask=None):
     """
     logits = np.asarray(logits)
     targets = np.asarray(targets)
-    if not np.issubdtype(targets.dtype, np.integer):
-        targets = np.argmax(targets, axis=-1)
-    hits = np.argmax(logits, axis=-1) == targets
+    if targets.dtype.kind not in "iu":                       # one-hot
+        targets = targets.argmax(axis=-1)
+    hits = logits.argmax(axis=-1) == targets
     if mask is None:
-        return float(np.mean(hits)) if hits.size else 0.0
+        return np.count_nonzero(hits) / hits.size if hits.size else 0.0
     weights, total = _step_weights(mask, logits.shape[:-1], np.float64)
     return float(np.sum(weights * hits) / total)
 

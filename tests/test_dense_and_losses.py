@@ -63,6 +63,18 @@ def test_integer_and_one_hot_targets_agree():
     assert a[1].dtype == np.float32
 
 
+def test_cross_entropy_of_a_non_contiguous_array_equals_that_of_its_copy():
+    # a Fortran-ordered or transposed array must not lose the "- y" of p - y
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((4, 3, 5))
+    targets = rng.integers(0, 5, (3, 4))
+    expected = softmax_cross_entropy(logits.transpose(1, 0, 2).copy(), targets)
+    for view in (logits.transpose(1, 0, 2), np.asfortranarray(logits.transpose(1, 0, 2))):
+        loss, grad = softmax_cross_entropy(view, targets)
+        assert loss == expected[0]
+        np.testing.assert_array_equal(grad, expected[1])
+
+
 def test_mask_ignores_steps():
     logits = np.random.default_rng(2).standard_normal((1, 3, 4))
     targets = np.array([[1, 2, 3]])
