@@ -6,37 +6,55 @@
 
 Each library trains the state-passing encoder-decoder (SPEC.md, model A) for one
 epoch on the same reversal-task data (batch 32, Adam at Keras's 0.001, Keras
-initialisation), then decodes 1,000 held-out sequences greedily. Every run is a
-fresh process (see common.py). Reported: the median epoch time over the
-repeats, the epoch's loss and per-step accuracy, the exact-sequence accuracy,
-the process's peak memory, and npseq2seq's time as a fraction of each peer's.
-Keras (TensorFlow) and PyTorch are optional: without one, its row is skipped.
-The PyTorch peer is nn.LSTM encoder and decoder, nn.Linear, cross-entropy and
-torch.optim.Adam on one-hot inputs, starting from the same initial weights.
+initialisation), then decodes 1,000 held-out sequences greedily. Every library
+runs in a process of its own (see common.py).
+
+This machine's speed drifts by tens of percent within minutes, so the libraries
+take turns: the epoch is cut into --segments stretches of whole batches, and
+each library trains one stretch while the others wait, in the order A B, then
+B A, so that every library meets the same machine on average. A library's
+epoch time is the sum of its stretches (fit is called once per stretch, on
+data shuffled once beforehand). --segments 1 times whole epochs one after the
+other.
+
+Reported: the median epoch time over the repeats, the epoch's loss and
+per-step accuracy, the exact-sequence accuracy, the process's peak memory, and
+npseq2seq's time as a fraction of each peer's; under the table, the spread of
+those fractions over the single stretches. Keras (TensorFlow) and PyTorch are
+optional: without one, its row is skipped. The PyTorch peer is nn.LSTM encoder
+and decoder, nn.Linear, cross-entropy and torch.optim.Adam on one-hot inputs,
+starting from the same initial weights.
 """
 
 import argparse
+import sys
 import time
 
 import numpy as np
 
 import npseq2seq as ns
-from common import (add_python_options, interpreter, keras_greedy, keras_tutorial_models,
-                    machine, median, missing, print_table, report_result, run_worker,
-                    torch_encoder_decoder, torch_greedy)
+from common import (TurnTakingWorker, add_python_options, interpreter, keras_greedy,
+                    keras_tutorial_models, machine, median, missing, print_table,
+                    report_result, torch_encoder_decoder, torch_greedy)
 
 
-def run_npseq2seq(data, args, seed):
+# Each trainer builds its library's model and returns train(start, stop), which
+# trains on samples start..stop-1 and returns their mean loss and accuracy, and
+# evaluate(), which returns the exact-sequence accuracy on the held-out set.
+
+def npseq2seq_trainer(data, args, seed):
     (src, tgt), (test_src, test_tgt) = data
     model = ns.EncoderDecoder(args.cardinality, args.units, seed=seed)
-    start = time.perf_counter()
-    history = model.fit(src, tgt, epochs=1, batch_size=32, verbose=0)
-    seconds = time.perf_counter() - start
-    seq_acc = model.evaluate(test_src, test_tgt)["seq_acc"]
-    return seconds, history.history["loss"][0], history.history["acc"][0], seq_acc
+
+    def train(start, stop):
+        history = model.fit(src[start:stop], tgt[start:stop], epochs=1, batch_size=32,
+                            shuffle=False, verbose=0)
+        return history.history["loss"][0], history.history["acc"][0]
+
+    return train, lambda: model.evaluate(test_src, test_tgt)["seq_acc"]
 
 
-def run_keras(data, args, seed):
+def keras_trainer(data, args, seed):
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -46,16 +64,22 @@ def run_keras(data, args, seed):
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["acc"])
     one_hot = np.eye(f, dtype=np.float32)
     shifted = np.concatenate([np.zeros_like(tgt[:, :1]), tgt[:, :-1]], axis=1)
-    start = time.perf_counter()
-    history = model.fit([one_hot[src], one_hot[shifted]], one_hot[tgt], epochs=1,
-                        batch_size=32, verbose=0)
-    seconds = time.perf_counter() - start
-    decoded = keras_greedy(encoder, decoder, test_src, test_tgt.shape[1], f)
-    seq_acc = float(np.mean(np.all(decoded == test_tgt, axis=1)))
-    return seconds, history.history["loss"][0], history.history["acc"][0], seq_acc
+    source, decoder_input, target = one_hot[src], one_hot[shifted], one_hot[tgt]
+
+    def train(start, stop):
+        rows = slice(start, stop)
+        history = model.fit([source[rows], decoder_input[rows]], target[rows], epochs=1,
+                            batch_size=32, shuffle=False, verbose=0)
+        return history.history["loss"][0], history.history["acc"][0]
+
+    def evaluate():
+        decoded = keras_greedy(encoder, decoder, test_src, test_tgt.shape[1], f)
+        return float(np.mean(np.all(decoded == test_tgt, axis=1)))
+
+    return train, evaluate
 
 
-def run_torch(data, args, seed):
+def torch_trainer(data, args, seed):
     import torch
     from torch import nn
 
@@ -67,28 +91,33 @@ def run_torch(data, args, seed):
     one_hot = torch.eye(f)
     source, target = torch.from_numpy(src), torch.from_numpy(tgt)
     shifted = torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
-    start = time.perf_counter()
-    order = torch.randperm(len(src))
-    loss_sum = acc_sum = 0.0
-    for b in range(0, len(src), 32):
-        rows = order[b:b + 32]
-        _, state = model.encoder(one_hot[source[rows]])
-        outputs, _ = model.decoder(one_hot[shifted[rows]], state)
-        logits = model.dense(outputs)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, f), target[rows].reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.item() * len(rows)
-        acc_sum += (logits.argmax(-1) == target[rows]).float().mean().item() * len(rows)
-    seconds = time.perf_counter() - start
-    decoded = torch_greedy(model, test_src, test_tgt.shape[1])
-    seq_acc = float(np.mean(np.all(decoded == test_tgt, axis=1)))
-    return seconds, loss_sum / len(src), acc_sum / len(src), seq_acc
+
+    def train(start, stop):
+        loss_sum = acc_sum = 0.0
+        for b in range(start, stop, 32):
+            rows = slice(b, min(b + 32, stop))
+            _, state = model.encoder(one_hot[source[rows]])
+            outputs, _ = model.decoder(one_hot[shifted[rows]], state)
+            logits = model.dense(outputs)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, f), target[rows].reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            count = len(target[rows])
+            loss_sum += loss.item() * count
+            acc_sum += (logits.argmax(-1) == target[rows]).float().mean().item() * count
+        return loss_sum / (stop - start), acc_sum / (stop - start)
+
+    def evaluate():
+        decoded = torch_greedy(model, test_src, test_tgt.shape[1])
+        return float(np.mean(np.all(decoded == test_tgt, axis=1)))
+
+    return train, evaluate
 
 
-PEERS = {"npseq2seq": run_npseq2seq, "keras": run_keras, "pytorch": run_torch}
+PEERS = {"npseq2seq": npseq2seq_trainer, "keras": keras_trainer, "pytorch": torch_trainer}
 BARS = {"pytorch": 0.7, "keras": 0.3}      # issue 5: npseq2seq's epoch at most this fraction
+PAUSE = 0.3     # seconds between turns, for the last library's thread pools to fall idle
 
 
 def parse_args():
@@ -97,6 +126,8 @@ def parse_args():
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--cardinality", type=int, default=51)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--segments", type=int, default=10,
+                        help="stretches each epoch is cut into, taken in turns (default 10)")
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
@@ -104,15 +135,62 @@ def parse_args():
     return parser.parse_args()
 
 
+def segments(args):
+    """(start, stop) sample ranges of whole batches of 32 that cover one epoch."""
+    batches = np.array_split(np.arange(-(-args.samples // 32)), args.segments)
+    return [(int(b[0]) * 32, min(int(b[-1] + 1) * 32, args.samples)) for b in batches if len(b)]
+
+
 def work(args):
-    """In the worker process: one library, one seed."""
-    data = (ns.reversal_task(args.samples, cardinality=args.cardinality, seed=args.seed),
-            ns.reversal_task(1000, cardinality=args.cardinality, seed=10_000 + args.seed))
+    """In the worker process: one library, one seed; a stretch each time it is told.
+
+    It waits for a line on stdin before each stretch and before the final
+    evaluation (at end of input it goes on unprompted), and answers each
+    stretch with its seconds, loss and accuracy.
+    """
+    (src, tgt), test = (ns.reversal_task(args.samples, cardinality=args.cardinality, seed=args.seed),
+                        ns.reversal_task(1000, cardinality=args.cardinality, seed=10_000 + args.seed))
+    order = np.random.default_rng(args.seed).permutation(args.samples)  # the epoch's shuffle
     try:
-        seconds, loss, acc, seq_acc = PEERS[args.worker](data, args, args.seed)
+        train, evaluate = PEERS[args.worker](((src[order], tgt[order]), test), args, args.seed)
     except ImportError as error:
         missing(args.worker, error)
-    report_result({"seconds": seconds, "loss": loss, "acc": acc, "seq_acc": seq_acc})
+    report_result({"ready": True})
+    for start, stop in segments(args):
+        sys.stdin.readline()
+        began = time.perf_counter()
+        loss, acc = train(start, stop)
+        report_result({"seconds": time.perf_counter() - began, "loss": loss, "acc": acc,
+                       "samples": stop - start})
+    sys.stdin.readline()                # evaluate once told (end of input), so that
+    report_result({"seq_acc": evaluate()})   # it does not overlap another library's turn
+
+
+def run_once(args, repeat):
+    """One epoch of every library, taking turns; {name: result} for those installed."""
+    workers = {}
+    for name in args.peers:             # started one at a time: start-up is not timed
+        worker = TurnTakingWorker(interpreter(args, name), __file__, [
+            "--worker", name, "--seed", repeat + 1, "--samples", args.samples, "--units",
+            args.units, "--cardinality", args.cardinality, "--segments", args.segments])
+        if worker.started():
+            workers[name] = worker
+    stretches = {name: [] for name in workers}
+    for k in range(len(segments(args))):
+        for name in (list(workers) if k % 2 == 0 else list(workers)[::-1]):
+            time.sleep(PAUSE)
+            stretches[name].append(workers[name].turn())
+    results = {}
+    for name, worker in workers.items():
+        final, peak_mb = worker.finish()
+        parts = stretches[name]
+        samples = sum(p["samples"] for p in parts)
+        results[name] = {"seconds": sum(p["seconds"] for p in parts),
+                         "loss": sum(p["loss"] * p["samples"] for p in parts) / samples,
+                         "acc": sum(p["acc"] * p["samples"] for p in parts) / samples,
+                         "seq_acc": final["seq_acc"], "peak_mb": peak_mb,
+                         "stretches": [p["seconds"] for p in parts]}
+    return results
 
 
 def main():
@@ -121,21 +199,15 @@ def main():
         return work(args)
     runs = {}
     for repeat in range(args.repeats):
-        for name in list(args.peers):
-            result, peak_mb = run_worker(interpreter(args, name), __file__, [
-                "--worker", name, "--seed", repeat + 1, "--samples", args.samples,
-                "--units", args.units, "--cardinality", args.cardinality])
-            if result is None:
-                args.peers.remove(name)
-                continue
-            runs.setdefault(name, []).append({**result, "peak_mb": peak_mb})
+        for name, result in run_once(args, repeat).items():
+            runs.setdefault(name, []).append(result)
             print(f"{name} run {repeat + 1}: epoch {result['seconds']:.2f} s, loss "
                   f"{result['loss']:.4f}, seq_acc {result['seq_acc']:.4f}", flush=True)
     report(runs, args)
 
 
 def report(runs, args):
-    medians = {name: {key: median([r[key] for r in rs]) for key in rs[0]}
+    medians = {name: {key: median([r[key] for r in rs]) for key in rs[0] if key != "stretches"}
                for name, rs in runs.items()}
     ours = medians.get("npseq2seq", {}).get("seconds")
     rows = []
@@ -145,9 +217,16 @@ def report(runs, args):
         rows.append([name, f"{m['seconds']:.2f}", f"{m['loss']:.4f}", f"{m['acc']:.4f}",
                      f"{100 * m['seq_acc']:.1f}%", f"{m['peak_mb']:.0f}", fraction, bar])
     print_table(f"one epoch: {args.samples:,} samples, {args.units} units, batch 32; medians of "
-                f"{args.repeats} runs, each in its own process\n{machine()}",
+                f"{args.repeats} runs, each library in its own process, taking turns in "
+                f"{len(segments(args))} stretches\n{machine()}",
                 ["library", "epoch s", "loss", "acc", "seq_acc", "peak MB",
                  "npseq2seq / peer", "bar"], rows)
+    for name in runs:
+        if name != "npseq2seq" and "npseq2seq" in runs:
+            ratios = [a / b for ours_run, peer_run in zip(runs["npseq2seq"], runs[name])
+                      for a, b in zip(ours_run["stretches"], peer_run["stretches"])]
+            print(f"npseq2seq / {name}, stretch by stretch: median {median(ratios):.2f}, "
+                  f"range {min(ratios):.2f}-{max(ratios):.2f} ({len(ratios)} stretches)")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 MISSING = 3          # a worker's exit status when its library is not installed
+WORKER_ENVIRONMENT = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def add_python_options(parser):
@@ -50,15 +51,73 @@ def run_worker(python, script, arguments):
 def run_measured(command):
     """Run a command; return (exit status, peak resident memory in MB, stdout, stderr)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        # wait4 gives this child's own resource use, its peak RSS included
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                   env=WORKER_ENVIRONMENT)
+        status, peak_mb = wait_measured(process)
         out.seek(0)
         err.seek(0)
-        return (process.returncode, usage.ru_maxrss / 1024, out.read().decode(),
-                err.read().decode())
+        return status, peak_mb, out.read().decode(), err.read().decode()
+
+
+def wait_measured(process):
+    """Wait for a child to exit; return (exit status, its peak resident memory in MB)."""
+    # wait4 gives this child's own resource use, its peak RSS included
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_maxrss / 1024
+
+
+class TurnTakingWorker:
+    """A worker process that does one stretch of work each time it is told.
+
+    The worker prints one JSON line when it is ready, one after each turn (it
+    waits for a line on its stdin before each), and a last one with its final
+    result. Its stderr goes to a file: TensorFlow writes a lot there.
+    """
+
+    def __init__(self, python, script, arguments):
+        self.command = [python, script, *map(str, arguments)]
+        self.errors = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors, text=True,
+                                        env=WORKER_ENVIRONMENT)
+
+    def started(self):
+        """Wait until the worker is ready: True, or False (and a message) if its
+        library is not installed."""
+        if self.process.stdout.readline():
+            return True
+        status, _ = wait_measured(self.process)
+        if status == MISSING:
+            print(f"skipping: {self._error_text().strip().splitlines()[-1]}", flush=True)
+            return False
+        raise RuntimeError(f"{' '.join(self.command)} failed:\n{self._error_text()}")
+
+    def turn(self):
+        """Let the worker do its next stretch; return what it reports."""
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def finish(self):
+        """(the worker's final result, its peak resident memory in MB)."""
+        self.process.stdin.close()
+        result = self._read()
+        status, peak_mb = wait_measured(self.process)
+        if status != 0:
+            raise RuntimeError(f"{' '.join(self.command)} failed:\n{self._error_text()}")
+        return result, peak_mb
+
+    def _read(self):
+        for line in self.process.stdout:       # anything a library prints is skipped
+            if line.startswith("{"):
+                return json.loads(line)
+        wait_measured(self.process)
+        raise RuntimeError(f"{' '.join(self.command)} stopped early:\n{self._error_text()}")
+
+    def _error_text(self):
+        self.errors.seek(0)
+        return self.errors.read().decode(errors="replace")
 
 
 def report_result(result):
