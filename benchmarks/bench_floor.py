@@ -6,8 +6,8 @@ For the tutorial's run (batch 32, 6 source and 3 target steps, 128 units, 51
 classes, float32), one training batch needs at least:
 - products: the recurrent product of every step but the encoder's first,
   dh_{t-1} = dz U^T of every step but the encoder's first, the weight gradients
-  dU and dW of both LSTMs over all their steps (dU of the encoder without its
-  zero first state), and Dense's three products;
+  of both LSTMs (each one product over all steps of the stacked rows
+  [h_{t-1} | x_t | 1], as npseq2seq makes them), and Dense's three products;
 - transcendentals: exp over all four gate blocks (the sigmoid's) and tanh over
   the candidate and the cell state, at every step; exp for the softmax;
 - Adam: its twelve whole-array passes (Keras's update, each a rounding step)
@@ -49,10 +49,9 @@ def products():
     h, dz, Uk = array(N, U), array(N, 4 * U), array(U, 4 * U)
     step_out, back_out = np.empty((N, 4 * U), np.float32), np.empty((N, U), np.float32)
     steps = T_IN - 1 + T_OUT
-    outs = {k: np.empty((rows, 4 * U), np.float32) for k, rows in (("U", U), ("W", V))}
-    hs = {t: array(t * N, U) for t in (T_IN - 1, T_IN, T_OUT)}
+    stacked = {t: array(t * N, U + V + 1) for t in (T_IN, T_OUT)}   # [h_{t-1} | x_t | 1]
     dzs = {t: array(t * N, 4 * U) for t in (T_IN, T_OUT)}
-    one_hot = {t: np.eye(V, dtype=np.float32)[rng.integers(0, V, t * N)] for t in (T_IN, T_OUT)}
+    d_stacked = np.empty((U + V + 1, 4 * U), np.float32)
     x, dy, Wd = array(N * T_OUT, U), array(N * T_OUT, V), array(U, V)
     logits, dWd, dx = (np.empty(s, np.float32) for s in ((N * T_OUT, V), (U, V), (N * T_OUT, U)))
 
@@ -60,10 +59,8 @@ def products():
         for _ in range(steps):
             np.matmul(h, Uk, out=step_out)
             np.matmul(dz, Uk.T, out=back_out)
-        np.matmul(hs[T_IN - 1].T, dzs[T_IN][N:], out=outs["U"])   # encoder: h_0 = 0 skipped
-        np.matmul(hs[T_OUT].T, dzs[T_OUT], out=outs["U"])
         for t in (T_IN, T_OUT):
-            np.matmul(one_hot[t].T, dzs[t], out=outs["W"])
+            np.matmul(stacked[t].T, dzs[t], out=d_stacked)
         np.matmul(x, Wd, out=logits)
         np.matmul(x.T, dy, out=dWd)
         np.matmul(dy, Wd.T, out=dx)
