@@ -348,14 +348,13 @@ class LSTM:
         """
         x, gates, hs, cs, tanh_cs = cache
         steps, n, u = tanh_cs.shape
-        _, sigma_derivative = get_recurrent_activation(self.recurrent_activation)
         U_T = self.params["recurrent_kernel"].T
         def buffer(name, *shape):
             return empty(workspace, name, shape, self.dtype)
 
         dh, dc = self._final_state_gradient(d_state, buffer("dh", n, u), buffer("dc", n, u))
         dz = buffer("dz", steps, n, 4 * u)              # dL/dz_t for every t
-        slope = buffer("slope", n, 4 * u)               # activation derivatives at step t
+        slope = self._activation_slopes(gates, buffer("slope", steps, n, 4 * u))
         through_c = buffer("through_c", n, u)
         norms = None if trace is None else np.zeros((2, steps))
         for t in reversed(range(steps)):
@@ -374,15 +373,21 @@ class LSTM:
             np.multiply(dc, cs[t], out=dz_f)            # df = dc * c_{t-1}
             np.multiply(dc, i, out=dz_g)                # dg = dc * i
             dc *= f                                     # dc_{t-1} = dc * f
-            sigma_derivative(gates[t], out=slope)       # sigma'(z) for i, f, o ...
-            tanh_derivative(g, out=slope[:, 2 * u:3 * u])  # ... and tanh'(z_c) for g
-            dz[t] *= slope
+            dz[t] *= slope[t]                           # dz = d(gate) * gate'(z)
             if t > 0 or initial_state_gradient:
                 dh = np.matmul(dz[t], U_T, out=dh)      # dh_{t-1} = dz @ U.T
         if norms is not None:
             trace["dh"], trace["dc"] = norms
         dx = self._accumulate_weight_gradients(x, hs, dz, buffer)
         return dx, ((dh, dc) if initial_state_gradient else (None, None))
+
+    def _activation_slopes(self, gates, out):
+        """dgate/dz at every step, from the gate values: sigma' for i, f, o, tanh' for g."""
+        _, sigma_derivative = get_recurrent_activation(self.recurrent_activation)
+        u = self.units
+        sigma_derivative(gates, out=out)
+        tanh_derivative(gates[..., 2 * u:3 * u], out=out[..., 2 * u:3 * u])
+        return out
 
     def _accumulate_weight_gradients(self, x, hs, dz, buffer):
         """dU, dW and db from one product over all steps; returns dx (or None).
