@@ -170,12 +170,14 @@ def work(args):
 def run_once(args, repeat):
     """One epoch of every library, taking turns; {name: result} for those installed."""
     workers = {}
-    for name in args.peers:             # started one at a time: start-up is not timed
+    for name in list(args.peers):       # started one at a time: start-up is not timed
         worker = TurnTakingWorker(interpreter(args, name), __file__, [
             "--worker", name, "--seed", repeat + 1, "--samples", args.samples, "--units",
             args.units, "--cardinality", args.cardinality, "--segments", args.segments])
         if worker.started():
             workers[name] = worker
+        else:
+            args.peers.remove(name)     # not installed: not tried again next repeat
     stretches = {name: [] for name in workers}
     for k in range(len(segments(args))):
         for name in (list(workers) if k % 2 == 0 else list(workers)[::-1]):
