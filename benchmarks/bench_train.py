@@ -39,6 +39,11 @@ from common import (TurnTakingWorker, add_python_options, interpreter, keras_gre
                     report_result, torch_encoder_decoder, torch_greedy)
 
 
+def exact_sequences(decoded, target):
+    """The fraction of sequences decoded exactly."""
+    return float(np.mean(np.all(decoded == target, axis=1)))
+
+
 # Each trainer builds its library's model and returns train(start, stop), which
 # trains on samples start..stop-1 and returns their mean loss and accuracy, and
 # evaluate(), which returns the exact-sequence accuracy on the held-out set.
@@ -75,7 +80,7 @@ def keras_trainer(data, args, seed):
 
     def evaluate():
         decoded = keras_greedy(encoder, decoder, test_src, test_tgt.shape[1], f)
-        return float(np.mean(np.all(decoded == test_tgt, axis=1)))
+        return exact_sequences(decoded, test_tgt)
 
     return train, evaluate
 
@@ -111,7 +116,7 @@ def torch_trainer(data, args, seed):
 
     def evaluate():
         decoded = torch_greedy(model, test_src, test_tgt.shape[1])
-        return float(np.mean(np.all(decoded == test_tgt, axis=1)))
+        return exact_sequences(decoded, test_tgt)
 
     return train, evaluate
 

@@ -91,7 +91,7 @@ class TurnTakingWorker:
         if status == MISSING:
             print(f"skipping: {self._error_text().strip().splitlines()[-1]}", flush=True)
             return False
-        raise RuntimeError(f"{' '.join(self.command)} failed:\n{self._error_text()}")
+        raise self._failure("failed")
 
     def turn(self):
         """Let the worker do its next stretch; return what it reports."""
@@ -105,7 +105,7 @@ class TurnTakingWorker:
         result = self._read()
         status, peak_mb = wait_measured(self.process)
         if status != 0:
-            raise RuntimeError(f"{' '.join(self.command)} failed:\n{self._error_text()}")
+            raise self._failure("failed")
         return result, peak_mb
 
     def _read(self):
@@ -113,7 +113,11 @@ class TurnTakingWorker:
             if line.startswith("{"):
                 return json.loads(line)
         wait_measured(self.process)
-        raise RuntimeError(f"{' '.join(self.command)} stopped early:\n{self._error_text()}")
+        raise self._failure("stopped early")
+
+    def _failure(self, what):
+        """A RuntimeError naming the command, with all it wrote to stderr."""
+        return RuntimeError(f"{' '.join(self.command)} {what}:\n{self._error_text()}")
 
     def _error_text(self):
         self.errors.seek(0)
