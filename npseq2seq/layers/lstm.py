@@ -215,19 +215,21 @@ class LSTM:
                 z = gates[t]
                 if t > 0 or initial_state is not None:  # (h_0 @ U is zero for h_0 = 0)
                     z += np.matmul(hs[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
-                self._cell(z, cs[t], cs[t + 1], tanh_cs[t], hs[t + 1], scratch, sigma)
+                self._cell(z, split_gates(z), cs[t], cs[t + 1], tanh_cs[t], hs[t + 1],
+                           scratch, sigma)
         cache = (x, gates, hs, cs, tanh_cs)
         outputs = hs[1:].transpose(1, 0, 2)
         return outputs, (hs[-1], cs[-1]), cache
 
     @staticmethod
-    def _cell(z, c_prev, c, tanh_c, h, scratch, sigma):
+    def _cell(z, gates, c_prev, c, tanh_c, h, scratch, sigma):
         """From z = x_t W + h_{t-1} U + b (N, 4u) to the new state, in place.
 
+        gates is split_gates(z), which the stepper makes once for all its steps.
         z becomes the gate values [i, f, g, o]; c, tanh_c and h are written.
         c may be c_prev itself (each element is read before it is written).
         """
-        i, f, g, o = split_gates(z)
+        i, f, g, o = gates
         # i, f, o = sigma(z_i, z_f, z_o); g = tanh(z_c). sigma runs over all of z
         # (one contiguous pass is faster than three strided ones), so z_c is
         # kept aside first and its block overwritten with tanh(z_c).
@@ -308,17 +310,18 @@ class LSTM:
         # Token t's x_t @ W + b is row t of W, plus b. The bias goes on whichever
         # is smaller: the whole table once, or the n rows looked up each step.
         table = W + b if n >= W.shape[0] else W
+        gates = split_gates(z)
 
         def step(x_t, h, c, from_zero=False):
             if is_token_array(x_t):
-                np.take(table, x_t, axis=0, out=z, mode="clip")  # see _input_projection
+                table.take(x_t, axis=0, out=z, mode="clip")     # see _input_projection
                 if table is W:
                     np.add(z, b, out=z)
             else:
                 np.add(np.matmul(x_t, W, out=z), b, out=z)
             if not from_zero:                           # h @ U is zero when h is
                 np.add(z, np.matmul(h, U, out=recurrent), out=z)
-            self._cell(z, c, c, tanh_c, h, scratch, sigma)
+            self._cell(z, gates, c, c, tanh_c, h, scratch, sigma)
 
         return step
 

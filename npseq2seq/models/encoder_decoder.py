@@ -130,7 +130,7 @@ class EncoderDecoder(Seq2SeqModel):
         with np.errstate(over="ignore"):            # see LSTM.stepper
             for t in range(n_steps):
                 step(tokens, h, c)
-                tokens = np.argmax(self.dense.apply(h, logits), axis=-1, out=decoded[:, t])
+                tokens = self.dense.apply(h, logits).argmax(axis=-1, out=decoded[:, t])
         return decoded
 
     def _steps(self, n_steps):
