@@ -15,9 +15,11 @@ A model subclass provides
 import contextlib
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import blas_threads
 from ..initializers import make_rng
 from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
@@ -334,20 +336,41 @@ class Seq2SeqModel:
         _, state, _ = self.encoder.forward(source)
         return state
 
-    def _inference_workspaces(self):
-        """Buffers for predict, kept between calls (apart from training's)."""
-        if getattr(self, "_predict_workspaces", None) is None:
-            self._predict_workspaces = {name: Workspace() for name in self.layers}
-        return self._predict_workspaces
+    def _inference_workspaces(self, thread=0):
+        """Buffers for predict, kept between calls (apart from training's): one set a thread."""
+        sets = getattr(self, "_predict_workspaces", None)
+        if sets is None:
+            sets = self._predict_workspaces = []
+        while len(sets) <= thread:
+            sets.append({name: Workspace() for name in self.layers})
+        return sets[thread]
 
-    @staticmethod
-    def _in_batches(source, batch_size, decode):
-        """decode(chunk) for chunks of `batch_size` sources, joined: bounds memory."""
+    def _in_batches(self, source, batch_size, threads, decode):
+        """decode(chunk, workspaces) over chunks of `batch_size` sources, joined in order.
+
+        Chunks bound the memory. With several threads and enough sources, each
+        thread decodes one contiguous share of the sources with workspaces of
+        its own, and BLAS runs single-threaded meanwhile (see blas_threads.py).
+        Every source goes through the same operations either way, so the
+        results are the same. Calls from different threads take turns: they
+        would share the workspaces, and each uses every core anyway.
+        """
         batch_size = _count("batch_size", batch_size)
-        if source.shape[0] <= batch_size:
-            return decode(source)
-        return np.concatenate([decode(source[start:start + batch_size])
-                               for start in range(0, source.shape[0], batch_size)])
+        threads = _thread_count(threads, source.shape[0])
+        with _PREDICT_TURN:
+            return self._decode_shares(source, batch_size, threads, decode)
+
+    def _decode_shares(self, source, batch_size, threads, decode):
+        if threads > 1:
+            with blas_threads.single_threaded() as single:
+                if single:
+                    bounds = np.linspace(0, source.shape[0], threads + 1).astype(int)
+                    with ThreadPoolExecutor(threads) as pool:
+                        parts = [pool.submit(_in_chunks, source[start:end], batch_size, decode,
+                                             self._inference_workspaces(k))
+                                 for k, (start, end) in enumerate(zip(bounds, bounds[1:]))]
+                        return np.concatenate([part.result() for part in parts])
+        return _in_chunks(source, batch_size, decode, self._inference_workspaces())
 
     # -- files ------------------------------------------------------------------
 
@@ -391,6 +414,24 @@ class Seq2SeqModel:
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
         return x
+
+
+MIN_SOURCES_PER_THREAD = 256     # below this, a thread costs more than it saves
+_PREDICT_TURN = threading.Lock()  # one predict at a time (see Seq2SeqModel._in_batches)
+
+
+def _thread_count(threads, n_sources):
+    """Threads for predict: `threads` (default: one per core), fewer for few sources."""
+    threads = blas_threads.usable_cores() if threads is None else _count("threads", threads)
+    return max(1, min(threads, n_sources // MIN_SOURCES_PER_THREAD))
+
+
+def _in_chunks(source, batch_size, decode, workspaces):
+    """decode(chunk, workspaces) for chunks of `batch_size` sources, joined."""
+    if source.shape[0] <= batch_size:
+        return decode(source, workspaces)
+    return np.concatenate([decode(source[start:start + batch_size], workspaces)
+                           for start in range(0, source.shape[0], batch_size)])
 
 
 @contextlib.contextmanager

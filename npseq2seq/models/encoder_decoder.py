@@ -106,22 +106,29 @@ class EncoderDecoder(Seq2SeqModel):
         logits, _ = self.dense.forward(h)
         return logits, (h, c)
 
-    def predict(self, source, n_steps=None, batch_size=1024):
+    def predict(self, source, n_steps=None, batch_size=1024, threads=None):
         """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
 
         Starts from token 0 and feeds each step's argmax back in. n_steps
         defaults to the target length the model was trained on. Sequences go
         through in chunks of `batch_size`, whose buffers are kept for the next
         call (1024 keeps a step's arrays in cache and was fastest here; see
-        benchmarks/bench_decode.py).
+        benchmarks/bench_decode.py). `threads` share the sequences out, at
+        least 256 each (default: one per core; 1 decodes in this thread);
+        while they run, NumPy's BLAS is single-threaded for the whole
+        process (see blas_threads.py). The tokens are the same either way.
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
-        return self._in_batches(source, batch_size, lambda chunk: self._greedy(chunk, n_steps))
+        return self._in_batches(source, batch_size, threads,
+                                lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces))
 
-    def _greedy(self, source, n_steps):
-        """Encode, then step the decoder on its own argmax; state updated in place."""
-        ws, n = self._inference_workspaces(), source.shape[0]
+    def _greedy(self, source, n_steps, ws):
+        """Encode, then step the decoder on its own argmax; state updated in place.
+
+        ws: {layer name: Workspace} for the buffers.
+        """
+        n = source.shape[0]
         h, c = self.encoder._final_state(source, ws["encoder"])     # predict checked source
         tokens = np.full(n, START_TOKEN, np.int64)
         decoded = np.empty((n, n_steps), np.int64)

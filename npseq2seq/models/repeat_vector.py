@@ -72,11 +72,15 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                               workspace=ws.get("encoder"), trace=traces.get("encoder"),
                               initial_state_gradient=False)     # it starts from zeros
 
-    def predict(self, source, n_steps=None, batch_size=8192):
-        """(N, n_out) tokens: argmax of each step's output, in one pass."""
+    def predict(self, source, n_steps=None, batch_size=8192, threads=None):
+        """(N, n_out) tokens: argmax of each step's output, in one pass.
+
+        threads: as for EncoderDecoder.predict.
+        """
         source = self._check_sequences("source", source)
         if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
                              f"got n_steps={n_steps}")
-        return self._in_batches(source, batch_size,
-                                lambda chunk: np.argmax(self._forward(chunk)[0], axis=-1))
+        # each chunk gets arrays of its own (no workspaces), so threads share nothing
+        return self._in_batches(source, batch_size, threads,
+                                lambda chunk, _: np.argmax(self._forward(chunk)[0], axis=-1))

@@ -1,0 +1,114 @@
+"""predict in threads: the same tokens as in one thread, and BLAS's thread count given back."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import npseq2seq as ns
+from npseq2seq import blas_threads
+from npseq2seq.models.base import MIN_SOURCES_PER_THREAD, _thread_count
+
+CONTROL = blas_threads._control()
+needs_openblas = pytest.mark.skipif(CONTROL is None, reason="NumPy's BLAS is not an OpenBLAS "
+                                                            "we can find; predict runs serially")
+
+
+def blas_count():
+    return CONTROL[1]()
+
+
+@pytest.fixture
+def blas_two_threads():
+    """BLAS set to 2 threads for the test (a count predict's 1 cannot be mistaken for)."""
+    before = blas_count()
+    CONTROL[0](2)
+    if blas_count() != 2:
+        CONTROL[0](before)
+        pytest.skip("OpenBLAS will not run 2 threads here")
+    yield 2
+    CONTROL[0](before)
+
+
+def trained_model(cls=ns.EncoderDecoder, **kwargs):
+    """A model whose decodes differ from sequence to sequence (fresh weights give ties)."""
+    model = cls(11, 16, seed=3, **kwargs)
+    source, target = ns.reversal_task(3000, cardinality=11, seed=3)
+    model.fit(source, target, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("cls", [ns.EncoderDecoder, ns.RepeatVectorSeq2Seq])
+def test_predict_in_threads_equals_predict_in_one(cls):
+    model = trained_model(cls)
+    source, _ = ns.reversal_task(1537, cardinality=11, seed=4)   # shares and chunks uneven
+    alone = model.predict(source, threads=1)
+    assert len(np.unique(alone, axis=0)) > 25        # many answers: mixed-up rows would show
+    for threads, batch_size in ((2, 1024), (3, 100), (5, 7)):
+        np.testing.assert_array_equal(model.predict(source, batch_size=batch_size,
+                                                    threads=threads), alone)
+
+
+def test_predicts_from_several_threads_at_once_give_their_own_answers():
+    model = trained_model()
+    sources = [ns.reversal_task(900, cardinality=11, seed=s)[0] for s in range(4)]
+    expected = [model.predict(s, threads=1) for s in sources]
+    got = [None] * 4
+
+    def decode(k):
+        for _ in range(3):
+            got[k] = model.predict(sources[k], threads=2)
+
+    callers = [threading.Thread(target=decode, args=(k,)) for k in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_few_sources_stay_in_one_thread():
+    assert _thread_count(8, MIN_SOURCES_PER_THREAD - 1) == 1
+    assert _thread_count(8, 3 * MIN_SOURCES_PER_THREAD) == 3
+    assert _thread_count(2, 10**6) == 2
+    assert _thread_count(None, 10**6) == blas_threads.usable_cores()
+
+
+@pytest.mark.parametrize("threads", [0, -1])
+def test_a_bad_thread_count_is_named(threads):
+    model = ns.EncoderDecoder(11, 4, seed=0)
+    with pytest.raises(ValueError, match=f"threads must be at least 1, got {threads}"):
+        model.predict(np.ones((600, 6), np.int64), n_steps=3, threads=threads)
+
+
+@needs_openblas
+def test_predict_gives_blas_its_thread_count_back(blas_two_threads):
+    model = ns.EncoderDecoder(11, 4, seed=0)
+    model.predict(np.ones((600, 6), np.int64), n_steps=3, threads=2)
+    assert blas_count() == blas_two_threads
+
+
+@needs_openblas
+def test_the_count_comes_back_when_decoding_fails(monkeypatch, blas_two_threads):
+    model = ns.EncoderDecoder(11, 4, seed=0)
+    seen = []
+
+    def broken(source, n_steps, workspaces):
+        seen.append(blas_count())
+        raise RuntimeError("broken decode")
+
+    monkeypatch.setattr(model, "_greedy", broken)
+    with pytest.raises(RuntimeError, match="broken decode"):
+        model.predict(np.ones((600, 6), np.int64), n_steps=3, threads=2)
+    assert seen and set(seen) == {1}            # single-threaded while the threads ran
+    assert blas_count() == blas_two_threads
+
+
+@needs_openblas
+def test_nested_blocks_restore_only_at_the_outermost(blas_two_threads):
+    with blas_threads.single_threaded() as outer:
+        with blas_threads.single_threaded() as inner:
+            assert outer and inner and blas_count() == 1
+        assert blas_count() == 1
+    assert blas_count() == blas_two_threads
