@@ -6,7 +6,13 @@
 Two workloads, each library in its own process (see common.py):
 - batched: greedy decoding of 10,000 reversal sources at once (encoder once,
   then 3 decoder steps fed their own argmax); the median of --repeats runs,
-  as sequences per second. PyTorch runs under torch.no_grad().
+  as sequences per second. PyTorch runs under torch.no_grad(), with its
+  default threads. npseq2seq runs as a user calls it (its threads share the
+  sequences out, one per core) and, for comparison, with threads=1.
+  The libraries take turns: --rounds rounds, each in the order A B C, then
+  C B A, and so on, so that a slow spell of this shared machine falls on all
+  of them. A library's figure is the median over its rounds; the speed-up is
+  the median of the per-round ratios, and the report gives their spread.
 - one at a time: one source per call, as a user decoding requests one by one;
   the median latency over --singles sources. Keras runs the tutorial's loop
   (encoder model.predict, then decoder model.predict once per output step).
@@ -55,6 +61,11 @@ def work_npseq2seq(args):
     return timed(model.predict, source, args)
 
 
+def work_npseq2seq_one_thread(args):
+    model, source = model_and_data(args)
+    return timed(lambda src: model.predict(src, threads=1), source, args)
+
+
 def work_pytorch(args):
     model, source = model_and_data(args)
     modules = torch_encoder_decoder(model)
@@ -70,7 +81,8 @@ def work_keras(args):
                  source, args)
 
 
-WORKERS = {"npseq2seq": work_npseq2seq, "pytorch": work_pytorch, "keras": work_keras}
+WORKERS = {"npseq2seq": work_npseq2seq, "npseq2seq-1-thread": work_npseq2seq_one_thread,
+           "pytorch": work_pytorch, "keras": work_keras}
 BATCH_BAR = {"pytorch": 2.0}       # issue 5: npseq2seq at least 2x PyTorch's sequences/s
 SINGLE_BAR_MS = 0.3                # issue 5: npseq2seq under 0.3 ms a sequence
 
@@ -79,6 +91,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns each library takes (see above)")
     parser.add_argument("--singles", type=int, default=300,
                         help="sources decoded one at a time (Keras: 10)")
     parser.add_argument("--peers", nargs="+", default=list(WORKERS), choices=list(WORKERS))
@@ -95,35 +109,46 @@ def main():
         except ImportError as error:
             missing(args.worker, error)
         return report_result({"batch": batch, "single": single, "decoded": decoded})
-    results = {}
-    for name in args.peers:
-        result, _ = run_worker(interpreter(args, name), __file__, [
-            "--worker", name, "--sequences", args.sequences, "--repeats", args.repeats,
-            "--singles", args.singles])
-        if result is not None:
+    rounds, peers = [], list(args.peers)
+    for r in range(args.rounds):
+        results = {}
+        for name in (peers if r % 2 == 0 else peers[::-1]):
+            result, _ = run_worker(interpreter(args, name), __file__, [
+                "--worker", name, "--sequences", args.sequences, "--repeats", args.repeats,
+                "--singles", args.singles])
+            if result is None:
+                peers.remove(name)              # not installed: not tried again
+                continue
             results[name] = result
-            print(f"{name}: batch {result['batch']:.3f} s, one sequence "
+            print(f"round {r + 1}, {name}: batch {result['batch']:.3f} s, one sequence "
                   f"{1e3 * result['single']:.3f} ms", flush=True)
-    report(results, args)
+        rounds.append(results)
+    report(rounds, args)
 
 
-def report(results, args):
-    ours = results.get("npseq2seq")
+def report(rounds, args):
+    """Medians over the rounds; the speed-up is the median of per-round ratios."""
+    names = [name for name in WORKERS if name in rounds[-1]]
+    ours = "npseq2seq" if "npseq2seq" in names else None
     batch_rows, single_rows = [], []
-    for name, r in results.items():
-        agree = "" if ours is None else \
-            f"{100 * np.mean(np.all(np.equal(r['decoded'], ours['decoded']), axis=1)):.1f}%"
-        speed = "" if ours is None or name == "npseq2seq" else f"{r['batch'] / ours['batch']:.2f}x"
-        batch_rows.append([name, f"{r['batch']:.3f}", f"{args.sequences / r['batch']:,.0f}", agree,
-                           speed, f">= {BATCH_BAR[name]}x" if name in BATCH_BAR else ""])
-        single_rows.append([name, f"{1e3 * r['single']:.3f}",
-                            f"< {SINGLE_BAR_MS}" if name == "npseq2seq" else ""])
-    print_table(f"batched greedy decoding of {args.sequences:,} sequences, median of "
-                f"{args.repeats} runs, each library in its own process\n{machine()}",
-                ["library", "seconds", "sequences/s", "same as npseq2seq",
-                 "npseq2seq speed-up", "bar"], batch_rows)
-    print_table(f"one sequence per call, median over {args.singles} sources (Keras: 10)",
-                ["library", "ms/sequence", "bar"], single_rows)
+    for name in names:
+        batch = median([r[name]["batch"] for r in rounds])
+        single = median([r[name]["single"] for r in rounds])
+        agree = "" if ours is None else f"{100 * np.mean(np.all(np.equal(rounds[-1][name]['decoded'], rounds[-1][ours]['decoded']), axis=1)):.1f}%"
+        speed = ""
+        if ours is not None and name != ours:
+            ratios = [r[name]["batch"] / r[ours]["batch"] for r in rounds]
+            speed = f"{median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        batch_rows.append([name, f"{batch:.3f}", f"{args.sequences / batch:,.0f}", agree, speed,
+                           f">= {BATCH_BAR[name]}x" if name in BATCH_BAR else ""])
+        single_rows.append([name, f"{1e3 * single:.3f}",
+                            f"< {SINGLE_BAR_MS}" if name == ours else ""])
+    print_table(f"batched greedy decoding of {args.sequences:,} sequences: medians over "
+                f"{len(rounds)} rounds of {args.repeats} runs, each library in its own process\n"
+                f"{machine()}", ["library", "seconds", "sequences/s", "same as npseq2seq",
+                                 "npseq2seq speed-up (range)", "bar"], batch_rows)
+    print_table(f"one sequence per call, median over {args.singles} sources (Keras: 10) "
+                f"and {len(rounds)} rounds", ["library", "ms/sequence", "bar"], single_rows)
 
 
 if __name__ == "__main__":
