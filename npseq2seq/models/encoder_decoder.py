@@ -106,14 +106,14 @@ class EncoderDecoder(Seq2SeqModel):
         logits, _ = self.dense.forward(h)
         return logits, (h, c)
 
-    def predict(self, source, n_steps=None, batch_size=1024, threads=None):
+    def predict(self, source, n_steps=None, batch_size=512, threads=None):
         """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
 
         Starts from token 0 and feeds each step's argmax back in. n_steps
         defaults to the target length the model was trained on. Sequences go
         through in chunks of `batch_size`, whose buffers are kept for the next
-        call (1024 keeps a step's arrays in cache and was fastest here; see
-        benchmarks/bench_decode.py). `threads` share the sequences out, at
+        call (with a thread on each of two cores, 512 was fastest here, 4-5%
+        ahead of 1024). `threads` share the sequences out, at
         least 256 each (default: one per core; 1 decodes in this thread);
         while they run, NumPy's BLAS is single-threaded for the whole
         process (see blas_threads.py). The tokens are the same either way.
