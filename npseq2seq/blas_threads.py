@@ -94,13 +94,17 @@ def _find_control():
 
 
 def _openblas_paths():
-    """Files of OpenBLAS libraries this process has loaded (Linux), else those
-    shipped beside NumPy (other systems load those only)."""
+    """Files of the OpenBLAS libraries this process has loaded (Linux), NumPy's
+    own first (SciPy may have loaded another); elsewhere those shipped with NumPy."""
+    site = os.path.dirname(os.path.dirname(np.__file__))
+    shipped = [os.path.join(site, "numpy.libs"), os.path.join(site, "numpy", ".dylibs")]
     try:
         with open("/proc/self/maps") as maps:
-            loaded = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-        return sorted(path for path in loaded if os.path.isfile(path))
+            # address, permissions, offset, device, inode, then the path (spaces and all)
+            loaded = {line.split(maxsplit=5)[-1].strip() for line in maps
+                      if "openblas" in line.lower()}
     except OSError:
-        site = os.path.dirname(os.path.dirname(np.__file__))
-        return sorted(glob.glob(os.path.join(site, "numpy*libs", "*openblas*"))
-                      + glob.glob(os.path.join(site, "numpy", ".dylibs", "*openblas*")))
+        return [path for folder in shipped for path in sorted(glob.glob(
+            os.path.join(folder, "*openblas*")))]
+    return sorted((path for path in loaded if os.path.isfile(path)),
+                  key=lambda path: (os.path.dirname(path) not in shipped, path))
