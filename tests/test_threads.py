@@ -1,5 +1,7 @@
 """predict in threads: the same tokens as in one thread, and BLAS's thread count given back."""
 
+import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -112,3 +114,25 @@ def test_nested_blocks_restore_only_at_the_outermost(blas_two_threads):
             assert outer and inner and blas_count() == 1
         assert blas_count() == 1
     assert blas_count() == blas_two_threads
+
+
+def _predict_in_child(model, source, queue):
+    queue.put(model.predict(source, threads=2))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_can_predict_in_threads():
+    """The child inherits the parent's thread pool but not its threads."""
+    model = trained_model()
+    source, _ = ns.reversal_task(700, cardinality=11, seed=5)
+    expected = model.predict(source, threads=2)          # the parent's pool now exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_predict_in_child, args=(model, source, queue))
+    child.start()
+    try:
+        np.testing.assert_array_equal(queue.get(timeout=30), expected)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
