@@ -15,6 +15,11 @@ Accelerate, say), `single_threaded()` yields False and callers run serially.
 While the block runs, the whole process has single-threaded BLAS, other
 threads' products included. Nested and concurrent blocks are counted: the old
 count comes back when the last one ends.
+
+After products on all cores, OpenBLAS's idle worker spins on a core for a
+while (a tenth of a second or so). Threads started then share that core with
+it: a predict of a few hundred sequences right after other BLAS work can be
+slower in two threads than in one.
 """
 
 import contextlib
