@@ -116,7 +116,9 @@ class EncoderDecoder(Seq2SeqModel):
         ahead of 1024). `threads` share the sequences out, at
         least 256 each (default: one per core; 1 decodes in this thread);
         while they run, NumPy's BLAS is single-threaded for the whole
-        process (see blas_threads.py). The tokens are the same either way.
+        process (see blas_threads.py). The threads are kept for the next
+        call, and calls from several threads take turns. The tokens are the
+        same either way.
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
