@@ -418,7 +418,7 @@ class Seq2SeqModel:
         return x
 
 
-MIN_SOURCES_PER_THREAD = 256     # two threads of 256 were 1.0-1.3x as fast as one, of 512 1.5x
+MIN_SOURCES_PER_THREAD = 256     # two threads of 128 each were 1.0-1.3x as fast as one, of 256 1.5x
 _PREDICT_TURN = threading.Lock()  # one predict at a time (see Seq2SeqModel._in_batches)
 _THREAD_POOLS = {}                # (pid, threads) -> ThreadPoolExecutor, used under _PREDICT_TURN
 
