@@ -26,9 +26,9 @@ import time
 import numpy as np
 
 import npseq2seq as ns
-from common import (add_python_options, interpreter, keras_greedy, keras_tutorial_models,
-                    machine, median, missing, print_table, report_result, run_worker,
-                    torch_encoder_decoder, torch_greedy)
+from common import (add_python_options, exact_sequences, interpreter, keras_greedy,
+                    keras_tutorial_models, machine, median, missing, print_table,
+                    report_result, run_worker, torch_encoder_decoder, torch_greedy)
 
 CARDINALITY, UNITS, N_OUT = 51, 128, 3
 
@@ -134,7 +134,9 @@ def report(rounds, args):
     for name in names:
         batch = median([r[name]["batch"] for r in rounds])
         single = median([r[name]["single"] for r in rounds])
-        agree = "" if ours is None else f"{100 * np.mean(np.all(np.equal(rounds[-1][name]['decoded'], rounds[-1][ours]['decoded']), axis=1)):.1f}%"
+        last = rounds[-1]
+        agree = ("" if ours is None else
+                 f"{100 * exact_sequences(last[name]['decoded'], last[ours]['decoded']):.1f}%")
         speed = ""
         if ours is not None and name != ours:
             ratios = [r[name]["batch"] / r[ours]["batch"] for r in rounds]

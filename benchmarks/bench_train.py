@@ -34,14 +34,9 @@ import time
 import numpy as np
 
 import npseq2seq as ns
-from common import (TurnTakingWorker, add_python_options, interpreter, keras_greedy,
-                    keras_tutorial_models, machine, median, missing, print_table,
+from common import (TurnTakingWorker, add_python_options, exact_sequences, interpreter,
+                    keras_greedy, keras_tutorial_models, machine, median, missing, print_table,
                     report_result, torch_encoder_decoder, torch_greedy)
-
-
-def exact_sequences(decoded, target):
-    """The fraction of sequences decoded exactly."""
-    return float(np.mean(np.all(decoded == target, axis=1)))
 
 
 # Each trainer builds its library's model and returns train(start, stop), which

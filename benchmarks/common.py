@@ -138,6 +138,13 @@ def median(values):
     return statistics.median(values)
 
 
+def exact_sequences(decoded, target):
+    """The fraction of sequences decoded exactly: rows of tokens equal in full."""
+    import numpy as np
+
+    return float(np.mean(np.all(np.equal(decoded, target), axis=1)))
+
+
 def print_table(title, header, rows):
     """rows: lists of already formatted cells; the first column left-aligned."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
