@@ -369,8 +369,9 @@ class Seq2SeqModel:
             if not single:
                 return _in_chunks(source, batch_size, decode, self._inference_workspaces())
             bounds = np.linspace(0, source.shape[0], threads + 1).astype(int)
-            parts = [_thread_pool(threads).submit(_in_chunks, source[start:end], batch_size,
-                                                  decode, self._inference_workspaces(k))
+            pool = _thread_pool(threads)
+            parts = [pool.submit(_in_chunks, source[start:end], batch_size, decode,
+                                 self._inference_workspaces(k))
                      for k, (start, end) in enumerate(zip(bounds, bounds[1:]))]
             return np.concatenate([part.result() for part in parts])
 
