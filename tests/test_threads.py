@@ -3,13 +3,16 @@
 import multiprocessing
 import os
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 import npseq2seq as ns
 from npseq2seq import blas_threads
-from npseq2seq.models.base import MIN_SOURCES_PER_THREAD, _thread_count
+from npseq2seq.models.base import (MIN_SOURCES_PER_THREAD, _chunk_bounds, _decode_shared,
+                                   _thread_count)
 
 CONTROL = blas_threads._control()
 needs_openblas = pytest.mark.skipif(CONTROL is None, reason="NumPy's BLAS is not an OpenBLAS "
@@ -136,3 +139,29 @@ def test_a_forked_process_can_predict_in_threads():
         child.join(timeout=10)
         if child.is_alive():
             child.kill()
+
+
+@pytest.mark.parametrize("n, batch_size, threads", [(10_000, 512, 2), (1100, 512, 2), (1537, 7, 5),
+                                                    (513, 1, 2), (300, 512, 1), (5, 2, 1)])
+def test_chunks_are_equal_and_at_most_a_batch(n, batch_size, threads):
+    bounds = _chunk_bounds(n, batch_size, threads)
+    sizes = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == n
+    assert sizes.min() >= 1 and sizes.max() <= batch_size and sizes.max() - sizes.min() <= 1
+    assert len(sizes) % threads == 0 or len(sizes) == n     # every thread gets as many
+
+
+def test_a_slow_thread_decodes_fewer_chunks():
+    """Each thread takes the next chunk when it is done: a slow one is not waited for."""
+    chunks = [np.full((1, 1), k) for k in range(24)]
+    done_by = {}
+
+    def decode(chunk, workspaces):
+        time.sleep(0.02 if workspaces == "slow" else 0.002)
+        done_by[int(chunk[0, 0])] = workspaces
+        return chunk
+
+    with ThreadPoolExecutor(2) as pool:
+        results = _decode_shared(chunks, decode, pool, ["slow", "fast"])
+    assert [int(r[0, 0]) for r in results] == list(range(24))      # in order
+    assert list(done_by.values()).count("fast") > 12

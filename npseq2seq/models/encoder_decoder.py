@@ -111,14 +111,17 @@ class EncoderDecoder(Seq2SeqModel):
 
         Starts from token 0 and feeds each step's argmax back in. n_steps
         defaults to the target length the model was trained on. Sequences go
-        through in chunks of `batch_size`, whose buffers are kept for the next
-        call (with a thread on each of two cores, 512 was fastest here, 4-5%
-        ahead of 1024). `threads` share the sequences out, at
-        least 256 each (default: one per core; 1 decodes in this thread);
-        while they run, NumPy's BLAS is single-threaded for the whole
-        process (see blas_threads.py). The threads are kept for the next
-        call, and calls from several threads take turns. The tokens are the
-        same either way.
+        through in equal chunks of at most `batch_size`, whose buffers are
+        kept for the next call (with a thread on each of two cores, 512 was
+        fastest here, 4-5% ahead of 1024 and about 4% ahead of 256). Each of
+        `threads` takes the next chunk when it is done with one; at least 256
+        sources a thread (default: one thread per core; 1 decodes in this
+        thread). While they run, NumPy's BLAS is
+        single-threaded for the whole process (see blas_threads.py). The
+        threads are kept for the next call, and calls from several threads
+        take turns. OpenBLAS rounds a product's last bit according to its
+        shape and thread count, so where two tokens score within rounding of
+        each other, a different `threads` or `batch_size` can pick the other.
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
