@@ -165,3 +165,29 @@ def test_a_slow_thread_decodes_fewer_chunks():
         results = _decode_shared(chunks, decode, pool, ["slow", "fast"])
     assert [int(r[0, 0]) for r in results] == list(range(24))      # in order
     assert list(done_by.values()).count("fast") > 12
+
+
+def test_a_failing_chunk_stops_every_thread_before_the_error_is_raised():
+    """predict lets go of its workspaces and BLAS setting only when no thread is decoding."""
+    chunks = [np.full((1, 1), k) for k in range(40)]
+    lock, busy, done = threading.Lock(), [0], []
+
+    def decode(chunk, workspaces):
+        with lock:
+            busy[0] += 1
+        try:
+            if workspaces == "fails":                 # the first pool thread, soon
+                time.sleep(0.01)
+                raise RuntimeError("broken chunk")
+            time.sleep(0.05)                          # the other is mid-chunk meanwhile
+            done.append(int(chunk[0, 0]))
+            return chunk
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    with ThreadPoolExecutor(2) as pool:
+        with pytest.raises(RuntimeError, match="broken chunk"):
+            _decode_shared(chunks, decode, pool, ["fails", "works"])
+        assert busy[0] == 0                   # nobody still decoding
+        assert len(done) < 20                 # and the other thread left the rest (39 if not)
