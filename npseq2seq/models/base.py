@@ -17,8 +17,7 @@ import os
 import queue
 import signal
 import threading
-from concurrent import futures
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -363,7 +362,8 @@ class Seq2SeqModel:
             return self._decode_chunks(source, batch_size, threads, decode)
 
     def _decode_chunks(self, source, batch_size, threads, decode):
-        """One thread if BLAS cannot be made single-threaded (or one is asked for)."""
+        """The chunks in `threads` threads, or in this thread if one is asked for
+        or BLAS cannot be made single-threaded."""
         alone = contextlib.nullcontext(False)
         with blas_threads.single_threaded() if threads > 1 else alone as single:
             threads = threads if single else 1
@@ -478,9 +478,9 @@ def _decode_shared(chunks, decode, pool, workspace_sets):
                 raise
 
     parts = [pool.submit(work, workspaces) for workspaces in workspace_sets]
-    futures.wait(parts)
+    wait(parts)
     for part in parts:
-        part.result()           # raises the first thread's error, if any
+        part.result()           # raises the error of the first that failed, in this order
     return results
 
 
