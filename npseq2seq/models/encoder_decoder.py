@@ -116,10 +116,9 @@ class EncoderDecoder(Seq2SeqModel):
         fastest here, 4-5% ahead of 1024 and about 4% ahead of 256). Each of
         `threads` takes the next chunk when it is done with one; at least 256
         sources a thread (default: one thread per core; 1 decodes in this
-        thread). While they run, NumPy's BLAS is
-        single-threaded for the whole process (see blas_threads.py). The
-        threads are kept for the next call, and calls from several threads
-        take turns. OpenBLAS rounds a product's last bit according to its
+        thread). While they run, NumPy's BLAS is single-threaded for the
+        whole process (see blas_threads.py). The threads are kept for the next
+        call, and calls from several threads take turns. OpenBLAS rounds a product's last bit according to its
         shape and thread count, so where two tokens score within rounding of
         each other, a different `threads` or `batch_size` can pick the other.
         """
