@@ -118,9 +118,10 @@ class EncoderDecoder(Seq2SeqModel):
         sources a thread (default: one thread per core; 1 decodes in this
         thread). While they run, NumPy's BLAS is single-threaded for the
         whole process (see blas_threads.py). The threads are kept for the next
-        call, and calls from several threads take turns. OpenBLAS rounds a product's last bit according to its
-        shape and thread count, so where two tokens score within rounding of
-        each other, a different `threads` or `batch_size` can pick the other.
+        call, and calls from several threads take turns. OpenBLAS rounds a
+        product's last bit according to its shape and thread count, so where
+        two tokens score within rounding of each other, a different `threads`
+        or `batch_size` can pick the other.
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
