@@ -286,8 +286,8 @@ class LSTM:
             rows_h = np.zeros((vocab, self.units), self.dtype)
             rows_c = np.zeros_like(rows_h)
             self.stepper(vocab)(np.arange(vocab), rows_h, rows_c, from_zero=True)
-            np.take(rows_h, x_0, axis=0, out=h, mode="clip")  # see _input_projection
-            np.take(rows_c, x_0, axis=0, out=c, mode="clip")
+            rows_h.take(x_0, axis=0, out=h, mode="clip")      # see _input_projection
+            rows_c.take(x_0, axis=0, out=c, mode="clip")
         else:
             h.fill(0)
             c.fill(0)
