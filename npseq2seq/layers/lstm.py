@@ -38,6 +38,8 @@ preallocated, and the weight gradients as one product over all steps. The
 tests assert the two give the same numbers.
 """
 
+import functools
+
 import numpy as np
 
 from ..activations import get_recurrent_activation, sigmoid_unguarded, tanh_derivative
@@ -130,6 +132,22 @@ def lstm_step_backward(dh, dc, cache):
 # The layer: whole sequences, the fast path.
 # ---------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _sigmoid_tanh_rows(units, dtype):
+    """The two rows (4u,) with which one exp pass makes all four gates:
+    gate = numerator / (1 + exp(negated_scale * z)). For i, f and o they are -1
+    and 1, the sigmoid; for the candidate -2 and 2, as 2 / (1 + exp(-2x)) - 1 =
+    tanh(x) (the activation subtracts the 1). Scaling by 2 is exact. g is within
+    2e-7 of np.tanh in float32, 4e-16 in float64; decoding is 5-8% faster than
+    with a tanh pass of its own.
+    """
+    u = units
+    negated_scales, numerators = np.full((2, 4 * u), [[-1], [1]], dtype)
+    negated_scales[2 * u:3 * u], numerators[2 * u:3 * u] = -2, 2
+    negated_scales.flags.writeable = numerators.flags.writeable = False
+    return negated_scales, numerators
+
+
 def is_token_array(x):
     """Integer arrays are token ids; floating arrays are feature vectors."""
     return np.asarray(x).dtype.kind in "iu"
@@ -197,7 +215,7 @@ class LSTM:
         x = self._check_input(x)
         n, steps = x.shape[:2]
         h0, c0 = self._initial_state(initial_state, n)
-        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
+        activate = self._gate_activation()
         u, U = self.units, self.params["recurrent_kernel"]
 
         # Time-major buffers; hs[0], cs[0] hold the initial state, so step t
@@ -216,38 +234,51 @@ class LSTM:
                 if t > 0 or initial_state is not None:  # (h_0 @ U is zero for h_0 = 0)
                     z += np.matmul(hs[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
                 self._cell(z, split_gates(z), cs[t], cs[t + 1], tanh_cs[t], hs[t + 1],
-                           scratch, sigma)
+                           scratch, activate)
         cache = (x, gates, hs, cs, tanh_cs)
         outputs = hs[1:].transpose(1, 0, 2)
         return outputs, (hs[-1], cs[-1]), cache
 
     @staticmethod
-    def _cell(z, gates, c_prev, c, tanh_c, h, scratch, sigma):
+    def _cell(z, gates, c_prev, c, tanh_c, h, scratch, activate):
         """From z = x_t W + h_{t-1} U + b (N, 4u) to the new state, in place.
 
         gates is split_gates(z), which the stepper makes once for all its steps.
-        z becomes the gate values [i, f, g, o]; c, tanh_c and h are written.
-        c may be c_prev itself (each element is read before it is written).
+        z becomes the gate values [i, f, g, o] (activate is _gate_activation's);
+        c, tanh_c and h are written. c may be c_prev itself (each element is
+        read before it is written).
         """
         i, f, g, o = gates
-        # i, f, o = sigma(z_i, z_f, z_o); g = tanh(z_c). sigma runs over all of z
-        # (one contiguous pass is faster than three strided ones).
-        if sigma is sigmoid_unguarded:
-            # tanh(x) = 2 sigmoid(2x) - 1, so the sigmoid's pass makes g as well
-            # (doubling is exact). Within 2e-7 of np.tanh in float32, 4e-16 in
-            # float64; 5-6% faster decoding than a tanh pass of its own.
-            g *= 2
-            sigma(z, out=z)
-            g *= 2
-            g -= 1
-        else:                                           # z_c is kept aside first
-            np.copyto(scratch, g)
-            sigma(z, out=z)
-            np.tanh(scratch, out=g)
+        activate(z, g, scratch)
         np.multiply(f, c_prev, out=c)                   # c_t = f * c_{t-1} + i * g
         c += np.multiply(i, g, out=scratch)
         np.tanh(c, out=tanh_c)
         np.multiply(o, tanh_c, out=h)                   # h_t = o * tanh(c_t)
+
+    def _gate_activation(self):
+        """activate(z, g, scratch): z (N, 4u) becomes [sigma(z_i), sigma(z_f), tanh(z_c),
+        sigma(z_o)] in place; g is z's candidate block, scratch an (N, u) array.
+
+        For hot loops: call it inside np.errstate(over='ignore').
+        """
+        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
+        if sigma is not sigmoid_unguarded:
+            def activate(z, g, scratch):
+                np.copyto(scratch, g)           # z_c kept aside: sigma runs over all of z
+                sigma(z, out=z)                 # (one contiguous pass beats three strided)
+                np.tanh(scratch, out=g)
+            return activate
+        negated_scales, numerators = _sigmoid_tanh_rows(self.units, self.dtype)
+
+        def activate(z, g, scratch):
+            # sigmoid(x) = 1 / (1 + exp(-x)) and tanh(x) = 2 / (1 + exp(-2x)) - 1, so
+            # one exp pass over all of z makes all four gates (see _sigmoid_tanh_rows)
+            np.multiply(z, negated_scales, out=z)
+            np.exp(z, out=z)
+            z += 1
+            np.divide(numerators, z, out=z)     # as in sigmoid_unguarded
+            g -= 1
+        return activate
 
     def step(self, x_t, state=None):
         """One step for inference: x_t (N, D) or (N,) tokens -> new (h, c).
@@ -304,13 +335,13 @@ class LSTM:
     def stepper(self, n, workspace=None):
         """step(x_t, h, c) for n sequences: advances h and c (N, u) in place.
 
-        For inference loops: no checks, its buffers taken once, the sigmoid
+        For inference loops: no checks, its buffers taken once, the gates' exp
         without its own errstate, so call it inside np.errstate(over='ignore').
         step(..., from_zero=True) says h is all zeros, which skips h @ U.
         """
         W, U, b = self.params["kernel"], self.params["recurrent_kernel"], self.params["bias"]
         u = self.units
-        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
+        activate = self._gate_activation()
         z, recurrent = (empty(workspace, name, (n, 4 * u), self.dtype)
                         for name in ("step_z", "step_recurrent"))
         tanh_c, scratch = (empty(workspace, name, (n, u), self.dtype)
@@ -329,7 +360,7 @@ class LSTM:
                 np.add(np.matmul(x_t, W, out=z), b, out=z)
             if not from_zero:                           # h @ U is zero when h is
                 np.add(z, np.matmul(h, U, out=recurrent), out=z)
-            self._cell(z, gates, c, c, tanh_c, h, scratch, sigma)
+            self._cell(z, gates, c, c, tanh_c, h, scratch, activate)
 
         return step
 
