@@ -8,8 +8,9 @@ classes, float32), one training batch needs at least:
   dh_{t-1} = dz U^T of every step but the encoder's first, the weight gradients
   of both LSTMs (each one product over all steps of the stacked rows
   [h_{t-1} | x_t | 1], as npseq2seq makes them), and Dense's three products;
-- transcendentals: exp over all four gate blocks (the sigmoid's) and tanh over
-  the candidate and the cell state, at every step; exp for the softmax;
+- transcendentals: exp over all four gate blocks (the sigmoid's; the
+  candidate's tanh comes from the same pass, as 2 / (1 + exp(-2x)) - 1) and
+  tanh over the cell state, at every step; exp for the softmax;
 - Adam: its twelve whole-array passes (Keras's update, each a rounding step)
   over all 190,000 weights.
 Each is timed here, in a loop with the real shapes, as the minimum of several
@@ -75,7 +76,6 @@ def transcendentals():
     def batch():
         for _ in range(T_IN + T_OUT):
             np.exp(z, out=out4)
-            np.tanh(c, out=out)
             np.tanh(c, out=out)
         np.exp(logits, out=probs)
     return best_of(batch, number=50)
