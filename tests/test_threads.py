@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import npseq2seq as ns
+import npseq2seq.models.base as base
 from npseq2seq import blas_threads
 from npseq2seq.models.base import (MIN_SOURCES_PER_THREAD, _chunk_bounds, _decode_shared,
                                    _thread_count)
@@ -191,3 +192,35 @@ def test_a_failing_chunk_stops_every_thread_before_the_error_is_raised():
             _decode_shared(chunks, decode, pool, ["fails", "works"])
         assert busy[0] == 0                   # nobody still decoding
         assert len(done) < 20                 # and the other thread left the rest (39 if not)
+
+
+def test_ctrl_c_while_predict_waits_stops_every_thread_before_it_is_raised(monkeypatch):
+    """After Ctrl-C, a next predict (say of one sequence, in this thread, with the
+    first thread's workspaces) must not meet a pool thread still decoding."""
+    chunks = [np.full((1, 1), k) for k in range(40)]
+    lock, busy, done = threading.Lock(), [0], []
+
+    def decode(chunk, workspaces):
+        with lock:
+            busy[0] += 1
+        time.sleep(0.02)
+        done.append(int(chunk[0, 0]))
+        with lock:
+            busy[0] -= 1
+        return chunk
+
+    real_wait, waits = base.wait, []
+
+    def ctrl_c_in_the_first_wait(parts):
+        waits.append(parts)
+        if len(waits) == 1:
+            time.sleep(0.03)                          # both threads mid-chunk
+            raise KeyboardInterrupt
+        return real_wait(parts)
+
+    monkeypatch.setattr(base, "wait", ctrl_c_in_the_first_wait)
+    with ThreadPoolExecutor(2) as pool:
+        with pytest.raises(KeyboardInterrupt):
+            _decode_shared(chunks, decode, pool, ["first", "second"])
+        assert busy[0] == 0                   # nobody still decoding
+        assert len(done) < 20                 # and the threads left the rest (40 if not)

@@ -462,6 +462,7 @@ def _decode_shared(chunks, decode, pool, workspace_sets):
     faster here than a fixed half for each thread. If a decode fails, the
     other threads take no more chunks, and the error is raised once all have
     stopped (the caller's workspaces and BLAS setting are theirs till then).
+    So is Ctrl-C while this thread waits for them.
     """
     waiting = queue.SimpleQueue()
     for k in range(len(chunks)):
@@ -478,7 +479,13 @@ def _decode_shared(chunks, decode, pool, workspace_sets):
                 raise
 
     parts = [pool.submit(work, workspaces) for workspaces in workspace_sets]
-    wait(parts)
+    try:
+        wait(parts)
+    except BaseException:       # Ctrl-C: the threads finish the chunk in hand, take no more
+        while _next_or_none(waiting) is not None:
+            pass
+        wait(parts)
+        raise
     for part in parts:
         part.result()           # raises the error of the first that failed, in this order
     return results
