@@ -474,16 +474,14 @@ def _decode_shared(chunks, decode, pool, workspace_sets):
             try:
                 results[k] = decode(chunks[k], workspaces)
             except BaseException:
-                while _next_or_none(waiting) is not None:   # the others stop too
-                    pass
+                _drop_the_rest(waiting)                     # the others stop too
                 raise
 
     parts = [pool.submit(work, workspaces) for workspaces in workspace_sets]
     try:
         wait(parts)
     except BaseException:       # Ctrl-C: the threads finish the chunk in hand, take no more
-        while _next_or_none(waiting) is not None:
-            pass
+        _drop_the_rest(waiting)
         wait(parts)
         raise
     for part in parts:
@@ -496,6 +494,12 @@ def _next_or_none(waiting):
         return waiting.get_nowait()
     except queue.Empty:
         return None
+
+
+def _drop_the_rest(waiting):
+    """Empty the queue of chunks, so that no thread takes another."""
+    while _next_or_none(waiting) is not None:
+        pass
 
 
 def _joined(parts):
