@@ -55,6 +55,22 @@ class Optimizer:
             slots = {name: arrays[index] for name, arrays in self.slots.items()}
             self._update_one(param, grad, slots, self._scratch[index])
 
+    def update_part(self, param, grad, part):
+        """One step for param[part] alone: one flat param, its slots made already.
+
+        Every rule here is elementwise, so the parts of one step, stepped apart
+        (fit's two processes each step one), are that step. Clipping needs the
+        whole gradient's norm, so it is not allowed here.
+        """
+        if self.clipnorm is not None:
+            raise ValueError("update_part cannot clip: clipping needs the whole gradient")
+        self.iterations += 1
+        slots = {name: arrays[0][part] for name, arrays in self.slots.items()}
+        scratch = getattr(self, "_part_scratch", None)
+        if scratch is None or scratch[0].shape != param[part].shape:
+            scratch = self._part_scratch = (np.empty_like(param[part]), np.empty_like(param[part]))
+        self._update_one(param[part], grad[part], slots, scratch)
+
     def _clip(self, grads):
         if self.clipnorm is None:
             return grads

@@ -31,6 +31,7 @@ from ..tasks import count as _count
 from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
+from .workers import TrainingWorker
 
 __all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES"]
 
@@ -110,18 +111,25 @@ class Seq2SeqModel:
         The optimizer then updates all weights with a handful of whole-array
         operations instead of a handful per weight: the same numbers, faster.
         """
-        named = [(layer, key) for layer in self.layers.values() for key in layer.params]
-        total = sum(layer.params[key].size for layer, key in named)
-        self._flat_params = np.empty(total, self.dtype)
-        self._flat_grads = np.zeros(total, self.dtype)
+        total = sum(param.size for _, param in self._named_params())
+        self._move_parameters(np.empty(total, self.dtype), np.zeros(total, self.dtype))
+
+    def _move_parameters(self, flat_params, flat_grads, keep=False):
+        """Make every layer's params and grads views into these flat arrays.
+
+        The weights are copied in first, unless keep=True (flat_params holds them
+        already: fit's worker process maps the weights its parent wrote).
+        """
         offset = 0
-        for layer, key in named:
-            shape, size = layer.params[key].shape, layer.params[key].size
-            view = self._flat_params[offset:offset + size].reshape(shape)
-            view[...] = layer.params[key]
-            layer.params[key] = view
-            layer.grads[key] = self._flat_grads[offset:offset + size].reshape(shape)
-            offset += size
+        for layer in self.layers.values():
+            for key, param in layer.params.items():
+                view = flat_params[offset:offset + param.size].reshape(param.shape)
+                if not keep:
+                    view[...] = param
+                layer.params[key] = view
+                layer.grads[key] = flat_grads[offset:offset + param.size].reshape(param.shape)
+                offset += param.size
+        self._flat_params, self._flat_grads = flat_params, flat_grads
 
     def _zero_grads(self):
         self._flat_grads.fill(0)
@@ -200,21 +208,25 @@ class Seq2SeqModel:
             return loss, grads
         return loss, grads, GradientTrace.from_layers(traces, loss, len(source))
 
-    def _train_batch(self, source, target, traces=None):
+    def _train_batch(self, source, target, traces=None, share=1.0):
         """Forward and backward on one batch; gradients are added into the layers.
 
         The layers reuse their buffers from batch to batch (see workspace.py).
         traces: None, or {layer name: dict} for the LSTMs' gradient-norm traces.
+        share: this batch's fraction of a larger batch (fit's workers train the
+        halves of one): the gradients are scaled by it, the loss is not.
         """
         if getattr(self, "_workspaces", None) is None:
             self._workspaces = {name: Workspace() for name in self.layers}
         logits, cache = self._forward(source, target, self._workspaces)
         loss, dlogits = softmax_cross_entropy(logits, target)
+        if share != 1:
+            dlogits *= share
         self._backward(dlogits, cache, self._workspaces, traces or {})
         return loss, accuracy(logits, target)
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
-            optimizer=None, checkpoint=None):
+            optimizer=None, checkpoint=None, workers=1):
         """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
 
         source      (N, T_in) tokens or (N, T_in, V) one-hot / features
@@ -225,6 +237,11 @@ class Seq2SeqModel:
                     such a file continues exactly where it stopped: an
                     interrupted epoch is finished first and counts as one of
                     `epochs`.
+        workers     1, or 2: every batch is shared between this process and a
+                    second one, on another core (see workers.py). The second
+                    process starts with the first such fit (about a third of a
+                    second) and stays for the next. The weights differ from
+                    workers=1 by rounding only.
         Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy).
         A loss or gradient that stops being finite ends training with
         FloatingPointError; the weights stay those of the last good batch.
@@ -234,16 +251,18 @@ class Seq2SeqModel:
         batch_size = _count("batch_size", batch_size)
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if workers not in (1, 2) or isinstance(workers, bool):
+            raise ValueError(f"workers must be 1 or 2, got {workers!r}")
         if optimizer is not None or getattr(self, "optimizer", None) is None:
             self.optimizer = get_optimizer(optimizer or Adam())
         self.target_length = target.shape[1]
         history = History()
-        with _ctrl_c_after_batch() as interrupted:
+        with _ctrl_c_after_batch() as interrupted, self._steps_in(workers, source, target) as step:
             for epoch in range(epochs):
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
-                                          interrupted, checkpoint)
+                                          interrupted, checkpoint, step)
                 self.epochs_done += 1
                 history.record(epoch, metrics)
                 if checkpoint is not None:
@@ -252,7 +271,30 @@ class Seq2SeqModel:
                     self._stop(checkpoint, f"at the end of epoch {self.epochs_done}")
         return history
 
-    def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint):
+    @contextlib.contextmanager
+    def _steps_in(self, workers, source, target):
+        """Yields step(order, batch_size, b, source, target) -> (loss, acc): trains batch
+        b of the epoch's order and steps the optimizer, in `workers` processes."""
+        if workers == 1:
+            yield self._step
+            return
+        worker = getattr(self, "_worker", None)
+        if worker is None or not worker.alive():
+            worker = self._worker = TrainingWorker(self)
+        worker.start_fit(source, target, self.optimizer)
+        with blas_threads.single_threaded():        # the other core is the worker's
+            yield worker.step
+
+    def _step(self, order, batch_size, b, source, target):
+        rows = order[b * batch_size:(b + 1) * batch_size]
+        self._zero_grads()
+        loss, acc = self._train_batch(source[rows], target[rows])
+        self._check_finite(loss, b)
+        self.optimizer.update([(self._flat_params, self._flat_grads)])
+        return loss, acc
+
+    def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint,
+                   step):
         n = source.shape[0]
         resumed, self.unfinished_epoch = self.unfinished_epoch, None
         if resumed is not None:       # replay the interrupted epoch's shuffle
@@ -263,14 +305,10 @@ class Seq2SeqModel:
         first = 0 if resumed is None else resumed["batches_done"]
         sums = {"loss": 0.0, "acc": 0.0} if resumed is None else dict(resumed["sums"])
         progress = ProgressBar(n_batches, verbose)
-        pairs = [(self._flat_params, self._flat_grads)]
         for b in range(first, n_batches):
-            rows = order[b * batch_size:(b + 1) * batch_size]
-            self._zero_grads()
-            loss, acc = self._train_batch(source[rows], target[rows])
-            self._check_finite(loss, b)
-            self.optimizer.update(pairs)
-            sums = {"loss": sums["loss"] + loss * len(rows), "acc": sums["acc"] + acc * len(rows)}
+            loss, acc = step(order, batch_size, b, source, target)
+            rows = min((b + 1) * batch_size, n) - b * batch_size
+            sums = {"loss": sums["loss"] + loss * rows, "acc": sums["acc"] + acc * rows}
             seen = min((b + 1) * batch_size, n)
             progress.update(b + 1, {name: total / seen for name, total in sums.items()})
             if interrupted.is_set() and b + 1 < n_batches:

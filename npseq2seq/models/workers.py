@@ -1,0 +1,314 @@
+"""fit(workers=2): every batch shared between this process and a second one.
+
+NumPy runs each elementwise call on one core, and a training batch of this
+model is several hundred small calls; threads would take turns on Python's
+GIL between them. So `fit(workers=2)` starts a second Python process (once per
+model; it stays for the next fit) that trains the second half of every batch
+while this process trains the first:
+
+    1. each process runs forward and backward on its half of the batch, the
+       loss gradient scaled by the half's share of the rows, so that the two
+       halves' gradients add up to the whole batch's;
+    2. each adds the two gradients over its half of the flat weight array and
+       steps the optimizer there (every optimizer here is elementwise, so two
+       halves of one step, stepped apart, are that step);
+    3. neither starts the next batch before both halves are stepped.
+
+Weights, gradients and optimizer state live in one memory-mapped file that
+both processes map (in /dev/shm where there is one, so in memory, not on
+disk). The file is unlinked as soon as the worker has mapped it. The sums
+run in another order than in one process, so the weights differ from
+`workers=1` by rounding; the same `workers` gives the same numbers every run.
+
+Non-finite losses or gradients, and clipping (which needs the norm of the
+whole gradient), are handled by this process alone, the worker waiting.
+"""
+
+import importlib
+import mmap
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import traceback
+import weakref
+
+import numpy as np
+
+from ..optimizers import get_optimizer
+
+__all__ = ["TrainingWorker"]
+
+_STATS = 3      # per process: loss, accuracy, sum of squared gradients (float64)
+
+
+class TrainingWorker:
+    """The second process of fit(workers=2), and the memory the two share."""
+
+    def __init__(self, model):
+        n = model._flat_params.size
+        self.model, self.size, self.half = model, n, n // 2
+        # float64 stats first, then params, this process's grads, the worker's, 3 slots
+        self._nbytes = 2 * _STATS * 8 + 6 * n * model.dtype.itemsize
+        path, self._mapping = _shared_file(self._nbytes)
+        try:
+            self._arrays = _carve(self._mapping, n, model.dtype)
+            stats, params, grads, _, _ = self._arrays
+            model._move_parameters(params, grads)
+            self._process = _start(model, path, self._nbytes)
+            weakref.finalize(model, _stop, self._process)   # the worker goes with the model
+            self._read_reply(b"r")                  # mapped: the file may go
+        finally:
+            _unlink(path)
+        self.stats, self._worker_grads, self.slot_arrays = stats, self._arrays[3], self._arrays[4]
+        self._order, self._next_batch = None, None
+
+    # -- a fit ------------------------------------------------------------------
+
+    def start_fit(self, source, target, optimizer):
+        """Hand the worker the data and the optimizer; its state moves into shared memory."""
+        if optimizer.slots is None:
+            optimizer.slots = {name: [np.zeros_like(self.model._flat_params)]
+                               for name in optimizer.slot_names}
+        for (name, arrays), shared in zip(sorted(optimizer.slots.items()), self.slot_arrays):
+            shared[...] = arrays[0]
+            arrays[0] = shared
+        self._send_object(("fit", source, target, optimizer.get_config(),
+                           sorted(optimizer.slots)))
+        self._order = None
+
+    def step(self, order, batch_size, b, source, target):
+        """Train batch b of the epoch's order in the two processes, and step the
+        optimizer: (loss, accuracy), as the model's own `_step`."""
+        if order is not self._order or b != self._next_batch:
+            self._send_object(("epoch", order, batch_size, b))
+            self._order = order
+        self._next_batch = b + 1
+        try:
+            return self._step(order[b * batch_size:(b + 1) * batch_size], source, target, b)
+        except FloatingPointError:      # raised between batches: the two are still in step
+            raise
+        except BaseException:           # anything else may leave the worker mid-batch
+            self.close()
+            raise
+
+    def _step(self, rows, source, target, batch):
+        model, optimizer = self.model, self.model.optimizer
+        n = len(rows)
+        mine = (n + 1) // 2
+        self._send(b"g")
+        model._zero_grads()
+        loss, acc = model._train_batch(source[rows[:mine]], target[rows[:mine]], share=mine / n)
+        own = _squares(model._flat_grads)
+        self._read_reply(b"h")
+        theirs = self.stats[1]
+        loss = float(loss * mine + theirs[0] * (n - mine)) / n
+        acc = float(acc * mine + theirs[1] * (n - mine)) / n
+        grads, params = model._flat_grads, model._flat_params
+        if optimizer.clipnorm is None and np.isfinite([loss, own, theirs[2]]).all():
+            self._send(b"u" + struct.pack("<q", optimizer.iterations + 1))
+            part = slice(0, self.half)
+            grads[part] += self._worker_grads[part]
+            optimizer.update_part(params, grads, part)
+            self._read_reply(b"d")
+        else:                       # this process alone: clipping, or a check that may fail
+            self._send(b"s")
+            grads += self._worker_grads
+            model._check_finite(loss, batch)
+            optimizer.update([(params, grads)])
+        return loss, acc
+
+    # -- the process --------------------------------------------------------------
+
+    def alive(self):
+        return self._process is not None and self._process.poll() is None
+
+    def close(self):
+        """Stop the worker (it exits when its pipe closes)."""
+        process, self._process = self._process, None
+        if process is not None:
+            _stop(process)
+
+    def _send(self, message):
+        try:
+            self._process.stdin.write(message)
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._died() from None
+
+    def _send_object(self, obj):
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        self._send(b"p" + struct.pack("<q", len(data)) + data)
+
+    def _read_reply(self, expected):
+        reply = self._process.stdout.read(1)
+        if reply == expected:
+            return
+        if reply == b"e":
+            (length,) = struct.unpack("<q", self._process.stdout.read(8))
+            details = pickle.loads(self._process.stdout.read(length))
+            self.close()
+            raise RuntimeError(f"fit's worker process failed:\n{details}")
+        raise self._died()
+
+    def _died(self):
+        process = self._process
+        self.close()
+        code = None if process is None else process.poll()
+        return RuntimeError(f"fit's worker process stopped unexpectedly (exit code {code}); "
+                            f"the weights are those after the last whole batch, and the "
+                            f"next fit starts a new worker")
+
+
+def _stop(process):
+    for stream in (process.stdin, process.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _squares(grads):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.dot(grads, grads))
+
+
+def _shared_file(nbytes):
+    """A new file of nbytes, mapped: (path, mapping)."""
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    handle, path = tempfile.mkstemp(prefix="npseq2seq-fit-", dir=folder)
+    try:
+        os.ftruncate(handle, nbytes)
+        return path, mmap.mmap(handle, nbytes)
+    except BaseException:
+        _unlink(path)
+        raise
+    finally:
+        os.close(handle)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:         # Windows keeps a mapped file; it goes when the mapping does
+        pass
+
+
+def _carve(mapping, n, dtype):
+    """stats (2, 3) float64, params, grads (this process), grads (worker), [3 slots]."""
+    stats = np.frombuffer(mapping, np.float64, 2 * _STATS).reshape(2, _STATS)
+    offset = stats.nbytes
+    arrays = []
+    for _ in range(6):
+        arrays.append(np.frombuffer(mapping, dtype, n, offset))
+        offset += n * dtype.itemsize
+    params, grads, worker_grads = arrays[:3]
+    return stats, params, grads, worker_grads, arrays[3:]
+
+
+def _start(model, path, nbytes):
+    """The worker: this module's _main in the same Python, BLAS on one thread, pipes for talk."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    process = subprocess.Popen([sys.executable, "-c", f"from {__name__} import _main; _main()"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes)
+    data = pickle.dumps(setup, protocol=pickle.HIGHEST_PROTOCOL)
+    process.stdin.write(struct.pack("<q", len(data)) + data)
+    process.stdin.flush()
+    return process
+
+
+# -- the worker's side ------------------------------------------------------------
+
+class _Worker:
+    def __init__(self, commands, replies):
+        self.commands, self.replies = commands, replies
+        module, name, config, path, nbytes = self._receive()
+        cls = getattr(importlib.import_module(module), name)
+        self.model = cls(**config)
+        with open(path, "r+b") as f:
+            self.mapping = mmap.mmap(f.fileno(), nbytes)
+        n = self.model._flat_params.size
+        self.stats, params, their_grads, grads, self.slot_arrays = _carve(
+            self.mapping, n, self.model.dtype)
+        self.model._move_parameters(params, grads, keep=True)
+        self.their_grads, self.half = their_grads, n // 2
+        self._reply(b"r")
+
+    def run(self):
+        while True:
+            command = self.commands.read(1)
+            if command == b"":
+                return                              # the parent closed the pipe
+            if command == b"p":
+                self._setup(self._receive())
+            elif command == b"g":
+                self._train_half()
+
+    def _setup(self, message):
+        if message[0] == "fit":
+            _, self.source, self.target, config, slot_names = message
+            self.optimizer = get_optimizer(dict(config))
+            self.optimizer.slots = {name: [shared] for name, shared
+                                    in zip(slot_names, self.slot_arrays)}
+        else:
+            _, self.order, self.batch_size, self.batch = message
+
+    def _train_half(self):
+        model, b, size = self.model, self.batch, self.batch_size
+        rows = self.order[b * size:(b + 1) * size]
+        n = len(rows)
+        mine = rows[(n + 1) // 2:]
+        model._zero_grads()
+        if len(mine):
+            loss, acc = model._train_batch(self.source[mine], self.target[mine],
+                                           share=len(mine) / n)
+        else:
+            loss, acc = 0.0, 0.0
+        self.stats[1] = loss, acc, _squares(model._flat_grads)
+        self.batch += 1
+        self._reply(b"h")
+        command = self.commands.read(1)
+        if command == b"u":
+            (self.optimizer.iterations,) = struct.unpack("<q", self.commands.read(8))
+            self.optimizer.iterations -= 1          # update_part counts this step
+            part = slice(self.half, None)
+            grads = model._flat_grads
+            grads[part] += self.their_grads[part]
+            self.optimizer.update_part(model._flat_params, grads, part)
+            self._reply(b"d")
+
+    def _receive(self):
+        (length,) = struct.unpack("<q", self.commands.read(8))
+        return pickle.loads(self.commands.read(length))
+
+    def _reply(self, message):
+        self.replies.write(message)
+        self.replies.flush()
+
+
+def _main():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    commands, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr                        # a stray print must not reach the pipe
+    try:
+        _Worker(commands, replies).run()
+    except BaseException:
+        details = pickle.dumps(traceback.format_exc())
+        try:
+            replies.write(b"e" + struct.pack("<q", len(details)) + details)
+            replies.flush()
+        except OSError:
+            pass
+        raise SystemExit(1)
+

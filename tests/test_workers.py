@@ -1,0 +1,128 @@
+"""fit(workers=2): each batch shared between this process and a worker process.
+
+The worker sums its half of every batch in another order, so the weights may
+differ from workers=1 by rounding only: in float64 that is ~1e-15, so any
+wrong row, share, slot or step count shows up as a difference far above it.
+"""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from npseq2seq import EncoderDecoder, RepeatVectorSeq2Seq, reversal_task
+from npseq2seq.optimizers import SGD, Adam, RMSprop
+
+SOURCE, TARGET = reversal_task(400, seed=3)
+SAMPLES = 203           # 6 batches of 32 and one of 11: halves of 6 and 5
+
+
+def trained(workers, model_class=EncoderDecoder, optimizer=None, epochs=2, **kwargs):
+    model = model_class(n_features=51, n_units=16, seed=5, dtype=np.float64, **kwargs)
+    history = model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], epochs=epochs, verbose=0,
+                        optimizer=optimizer, workers=workers)
+    return model, history
+
+
+def assert_same_up_to_rounding(a, b):
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("optimizer", [None, lambda: SGD(0.1, momentum=0.9),
+                                       lambda: RMSprop(centered=True, momentum=0.5)],
+                         ids=["adam", "sgd-momentum", "rmsprop-centered"])
+def test_two_processes_train_the_weights_one_process_does(optimizer):
+    one, history_one = trained(1, optimizer=optimizer and optimizer())
+    two, history_two = trained(2, optimizer=optimizer and optimizer())
+    assert_same_up_to_rounding(one, two)
+    for key in ("loss", "acc"):
+        np.testing.assert_allclose(history_two.history[key], history_one.history[key], rtol=1e-12)
+    assert two.optimizer.iterations == one.optimizer.iterations == 2 * 7
+    for name, arrays in one.optimizer.slots.items():
+        np.testing.assert_allclose(two.optimizer.slots[name][0], arrays[0], rtol=1e-9, atol=1e-15)
+
+
+def test_two_processes_give_the_same_numbers_every_run():
+    first, _ = trained(2)
+    second, _ = trained(2)
+    for x, y in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_the_repeat_vector_model_trains_in_two_processes_too():
+    one, _ = trained(1, RepeatVectorSeq2Seq, n_out=3)
+    two, _ = trained(2, RepeatVectorSeq2Seq, n_out=3)
+    assert_same_up_to_rounding(one, two)
+
+
+def test_clipping_runs_in_this_process_and_still_matches():
+    one, _ = trained(1, optimizer=Adam(0.05, clipnorm=0.01))
+    two, _ = trained(2, optimizer=Adam(0.05, clipnorm=0.01))
+    assert_same_up_to_rounding(one, two)
+
+
+def test_the_worker_stays_for_the_next_fit_and_follows_set_weights():
+    model, _ = trained(2, epochs=1)
+    worker = model._worker
+    reference, _ = trained(1, epochs=1)
+    weights = [w * 0.5 for w in reference.get_weights()]
+    for m in (model, reference):
+        m.set_weights(weights)
+        m.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2 if m is model else 1)
+    assert model._worker is worker and worker.alive()
+    assert_same_up_to_rounding(reference, model)
+
+
+def test_a_batch_of_one_leaves_the_worker_nothing_to_do():
+    one = EncoderDecoder(51, 8, seed=2, dtype=np.float64)
+    two = EncoderDecoder(51, 8, seed=2, dtype=np.float64)
+    one.fit(SOURCE[:5], TARGET[:5], batch_size=1, verbose=0)
+    two.fit(SOURCE[:5], TARGET[:5], batch_size=1, verbose=0, workers=2)
+    assert_same_up_to_rounding(one, two)
+
+
+def test_a_non_finite_loss_stops_training_with_the_last_good_weights():
+    model, _ = trained(2, epochs=1)
+    model.dense.params["bias"][0] = np.nan          # the first batch's loss is not finite
+    before = model.get_weights()
+    with pytest.raises(FloatingPointError, match="loss"):
+        model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2)
+    for x, y in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    model.set_weights([np.zeros_like(w) for w in before])    # and the worker is in step
+    model.fit(SOURCE[:64], TARGET[:64], verbose=0, workers=2)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_a_worker_that_dies_mid_fit_is_named_and_the_next_fit_starts_another(monkeypatch):
+    model, _ = trained(2, epochs=1)
+    worker, real = model._worker, model._train_batch
+
+    def killing_on_the_third_batch(*args, **kwargs):
+        if model.optimizer.iterations == 7 + 2 and worker.alive():
+            worker._process.kill()
+            worker._process.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "_train_batch", killing_on_the_third_batch)
+    with pytest.raises(RuntimeError, match="worker process stopped unexpectedly"):
+        model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2)
+    assert model.optimizer.iterations == 7 + 2 and not worker.alive()
+    model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2)
+    assert model._worker is not worker and model._worker.alive()
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="the file goes elsewhere")
+def test_the_shared_file_is_gone_once_the_worker_has_mapped_it():
+    model, _ = trained(2, epochs=1)
+    assert model._worker.alive()
+    assert glob.glob(os.path.join("/dev/shm", "npseq2seq-fit-*")) == []
+
+
+@pytest.mark.parametrize("workers", [0, 3, 1.5, True, "2"])
+def test_workers_must_be_one_or_two(workers):
+    model = EncoderDecoder(51, 8, seed=1)
+    with pytest.raises(ValueError, match=f"workers must be 1 or 2, got {workers!r}"):
+        model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=workers)
