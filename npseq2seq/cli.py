@@ -116,6 +116,9 @@ def add_train(commands):
                           "(task, sizes and seed come from the checkpoint)")
     sub.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0 silent, 1 progress bar (default), 2 one line per epoch")
+    sub.add_argument("--workers", type=int, choices=(1, 2), default=1,
+                     help="processes sharing each batch (default 1; 2 uses a second core, "
+                          "and the weights differ from 1 by rounding)")
 
 
 def run_train(args):
@@ -126,7 +129,7 @@ def run_train(args):
     source, target = reversal_task(setup["samples"], seed=train_seed, **task)
     test_source, test_target = reversal_task(setup["test_samples"], seed=test_seed, **task)
     model.fit(source, target, epochs=remaining, batch_size=setup["batch_size"],
-              verbose=args.verbose, checkpoint=checkpoint,
+              verbose=args.verbose, checkpoint=checkpoint, workers=args.workers,
               optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
     report_accuracy(model, test_source, test_target)
     if args.save:
