@@ -43,13 +43,13 @@ from common import (TurnTakingWorker, add_python_options, exact_sequences, inter
 # trains on samples start..stop-1 and returns their mean loss and accuracy, and
 # evaluate(), which returns the exact-sequence accuracy on the held-out set.
 
-def npseq2seq_trainer(data, args, seed):
+def npseq2seq_trainer(data, args, seed, workers=1):
     (src, tgt), (test_src, test_tgt) = data
     model = ns.EncoderDecoder(args.cardinality, args.units, seed=seed)
 
-    def train(start, stop):
+    def train(start, stop):     # with workers=2, the first stretch includes the worker's start
         history = model.fit(src[start:stop], tgt[start:stop], epochs=1, batch_size=32,
-                            shuffle=False, verbose=0)
+                            shuffle=False, verbose=0, workers=workers)
         return history.history["loss"][0], history.history["acc"][0]
 
     return train, lambda: model.evaluate(test_src, test_tgt)["seq_acc"]
@@ -116,7 +116,13 @@ def torch_trainer(data, args, seed):
     return train, evaluate
 
 
-PEERS = {"npseq2seq": npseq2seq_trainer, "keras": keras_trainer, "pytorch": torch_trainer}
+def npseq2seq_two_processes_trainer(data, args, seed):
+    return npseq2seq_trainer(data, args, seed, workers=2)
+
+
+PEERS = {"npseq2seq": npseq2seq_trainer, "npseq2seq-workers2": npseq2seq_two_processes_trainer,
+         "keras": keras_trainer, "pytorch": torch_trainer}
+OURS = ("npseq2seq", "npseq2seq-workers2")     # fit(workers=1), the default, and workers=2
 BARS = {"pytorch": 0.7, "keras": 0.3}      # issue 5: npseq2seq's epoch at most this fraction
 PAUSE = 0.3     # seconds between turns, for the last library's thread pools to fall idle
 
@@ -212,24 +218,26 @@ def main():
 def report(runs, args):
     medians = {name: {key: median([r[key] for r in rs]) for key in rs[0] if key != "stretches"}
                for name, rs in runs.items()}
-    ours = medians.get("npseq2seq", {}).get("seconds")
+    ours = [name for name in OURS if name in medians]
     rows = []
     for name, m in medians.items():
-        fraction = "" if ours is None or name == "npseq2seq" else f"{ours / m['seconds']:.2f}"
+        fractions = ["" if name in OURS else f"{medians[o]['seconds'] / m['seconds']:.2f}"
+                     for o in ours]
         bar = f"<= {BARS[name]}" if name in BARS else ""
         rows.append([name, f"{m['seconds']:.2f}", f"{m['loss']:.4f}", f"{m['acc']:.4f}",
-                     f"{100 * m['seq_acc']:.1f}%", f"{m['peak_mb']:.0f}", fraction, bar])
+                     f"{100 * m['seq_acc']:.1f}%", f"{m['peak_mb']:.0f}", *fractions, bar])
     print_table(f"one epoch: {args.samples:,} samples, {args.units} units, batch 32; medians of "
                 f"{args.repeats} runs, each library in its own process, taking turns in "
                 f"{len(segments(args))} stretches\n{machine()}",
                 ["library", "epoch s", "loss", "acc", "seq_acc", "peak MB",
-                 "npseq2seq / peer", "bar"], rows)
-    for name in runs:
-        if name != "npseq2seq" and "npseq2seq" in runs:
-            ratios = [a / b for ours_run, peer_run in zip(runs["npseq2seq"], runs[name])
-                      for a, b in zip(ours_run["stretches"], peer_run["stretches"])]
-            print(f"npseq2seq / {name}, stretch by stretch: median {median(ratios):.2f}, "
-                  f"range {min(ratios):.2f}-{max(ratios):.2f} ({len(ratios)} stretches)")
+                 *[f"{o} / peer" for o in ours], "bar"], rows)
+    for o in ours:
+        for name in runs:
+            if name not in OURS:
+                ratios = [a / b for ours_run, peer_run in zip(runs[o], runs[name])
+                          for a, b in zip(ours_run["stretches"], peer_run["stretches"])]
+                print(f"{o} / {name}, stretch by stretch: median {median(ratios):.2f}, "
+                      f"range {min(ratios):.2f}-{max(ratios):.2f} ({len(ratios)} stretches)")
 
 
 if __name__ == "__main__":
