@@ -31,7 +31,7 @@ from ..tasks import count as _count
 from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
-from .workers import TrainingWorker
+from .workers import TrainingWorker, batch_rows, squared_sum
 
 __all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES"]
 
@@ -286,7 +286,7 @@ class Seq2SeqModel:
             yield worker.step
 
     def _step(self, order, batch_size, b, source, target):
-        rows = order[b * batch_size:(b + 1) * batch_size]
+        rows = batch_rows(order, batch_size, b)
         self._zero_grads()
         loss, acc = self._train_batch(source[rows], target[rows])
         self._check_finite(loss, b)
@@ -307,9 +307,9 @@ class Seq2SeqModel:
         progress = ProgressBar(n_batches, verbose)
         for b in range(first, n_batches):
             loss, acc = step(order, batch_size, b, source, target)
-            rows = min((b + 1) * batch_size, n) - b * batch_size
-            sums = {"loss": sums["loss"] + loss * rows, "acc": sums["acc"] + acc * rows}
             seen = min((b + 1) * batch_size, n)
+            rows = seen - b * batch_size
+            sums = {"loss": sums["loss"] + loss * rows, "acc": sums["acc"] + acc * rows}
             progress.update(b + 1, {name: total / seen for name, total in sums.items()})
             if interrupted.is_set() and b + 1 < n_batches:
                 self.unfinished_epoch = {"shuffle_state": start_state, "batches_done": b + 1,
@@ -324,8 +324,7 @@ class Seq2SeqModel:
         # a NaN or inf anywhere makes the sum of squares non-finite (one BLAS call);
         # only if it is, look element by element (huge finite gradients overflow it too)
         grads = self._flat_grads
-        with np.errstate(over="ignore", invalid="ignore"):
-            squares = np.dot(grads, grads)
+        squares = squared_sum(grads)
         if np.isfinite(loss) and (np.isfinite(squares) or np.all(np.isfinite(grads))):
             return
         what = "loss" if not np.isfinite(loss) else "gradient"

@@ -40,9 +40,26 @@ import numpy as np
 
 from ..optimizers import get_optimizer
 
-__all__ = ["TrainingWorker"]
+__all__ = ["TrainingWorker", "batch_rows", "squared_sum"]
 
-_STATS = 3      # per process: loss, accuracy, sum of squared gradients (float64)
+_STATS = 3      # the worker's half: loss, accuracy, sum of squared gradients (float64)
+
+
+def batch_rows(order, batch_size, b):
+    """The rows of batch b of an epoch's order."""
+    return order[b * batch_size:(b + 1) * batch_size]
+
+
+def halves(rows):
+    """(this process's rows, the worker's): the first half, rounded up, and the rest."""
+    first = (len(rows) + 1) // 2
+    return rows[:first], rows[first:]
+
+
+def squared_sum(grads):
+    """grads . grads, one BLAS call; inf or NaN if any gradient is (or is huge)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.dot(grads, grads))
 
 
 class TrainingWorker:
@@ -50,15 +67,15 @@ class TrainingWorker:
 
     def __init__(self, model):
         n = model._flat_params.size
-        self.model, self.size, self.half = model, n, n // 2
+        self.model, self.half = model, n // 2
         # float64 stats first, then params, this process's grads, the worker's, 3 slots
-        self._nbytes = 2 * _STATS * 8 + 6 * n * model.dtype.itemsize
-        path, self._mapping = _shared_file(self._nbytes)
+        nbytes = _STATS * 8 + 6 * n * model.dtype.itemsize
+        path, self._mapping = _shared_file(nbytes)
         try:
             self._arrays = _carve(self._mapping, n, model.dtype)
             stats, params, grads, _, _ = self._arrays
             model._move_parameters(params, grads)
-            self._process = _start(model, path, self._nbytes)
+            self._process = _start(model, path, nbytes)
             weakref.finalize(model, _stop, self._process)   # the worker goes with the model
             self._read_reply(b"r")                  # mapped: the file may go
         finally:
@@ -88,7 +105,7 @@ class TrainingWorker:
             self._order = order
         self._next_batch = b + 1
         try:
-            return self._step(order[b * batch_size:(b + 1) * batch_size], source, target, b)
+            return self._step(batch_rows(order, batch_size, b), source, target, b)
         except FloatingPointError:      # raised between batches: the two are still in step
             raise
         except BaseException:           # anything else may leave the worker mid-batch
@@ -97,16 +114,15 @@ class TrainingWorker:
 
     def _step(self, rows, source, target, batch):
         model, optimizer = self.model, self.model.optimizer
-        n = len(rows)
-        mine = (n + 1) // 2
+        mine, n = halves(rows)[0], len(rows)
         self._send(b"g")
         model._zero_grads()
-        loss, acc = model._train_batch(source[rows[:mine]], target[rows[:mine]], share=mine / n)
-        own = _squares(model._flat_grads)
+        loss, acc = model._train_batch(source[mine], target[mine], share=len(mine) / n)
+        own = squared_sum(model._flat_grads)
         self._read_reply(b"h")
-        theirs = self.stats[1]
-        loss = float(loss * mine + theirs[0] * (n - mine)) / n
-        acc = float(acc * mine + theirs[1] * (n - mine)) / n
+        theirs = self.stats
+        loss = float(loss * len(mine) + theirs[0] * (n - len(mine))) / n
+        acc = float(acc * len(mine) + theirs[1] * (n - len(mine))) / n
         grads, params = model._flat_grads, model._flat_params
         if optimizer.clipnorm is None and np.isfinite([loss, own, theirs[2]]).all():
             self._send(b"u" + struct.pack("<q", optimizer.iterations + 1))
@@ -176,11 +192,6 @@ def _stop(process):
         process.wait()
 
 
-def _squares(grads):
-    with np.errstate(over="ignore", invalid="ignore"):
-        return float(np.dot(grads, grads))
-
-
 def _shared_file(nbytes):
     """A new file of nbytes, mapped: (path, mapping)."""
     folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -203,8 +214,8 @@ def _unlink(path):
 
 
 def _carve(mapping, n, dtype):
-    """stats (2, 3) float64, params, grads (this process), grads (worker), [3 slots]."""
-    stats = np.frombuffer(mapping, np.float64, 2 * _STATS).reshape(2, _STATS)
+    """stats (3,) float64, params, grads (this process), grads (worker), [3 slots]."""
+    stats = np.frombuffer(mapping, np.float64, _STATS)
     offset = stats.nbytes
     arrays = []
     for _ in range(6):
@@ -265,17 +276,16 @@ class _Worker:
             _, self.order, self.batch_size, self.batch = message
 
     def _train_half(self):
-        model, b, size = self.model, self.batch, self.batch_size
-        rows = self.order[b * size:(b + 1) * size]
-        n = len(rows)
-        mine = rows[(n + 1) // 2:]
+        model = self.model
+        rows = batch_rows(self.order, self.batch_size, self.batch)
+        n, mine = len(rows), halves(rows)[1]
         model._zero_grads()
         if len(mine):
             loss, acc = model._train_batch(self.source[mine], self.target[mine],
                                            share=len(mine) / n)
         else:
             loss, acc = 0.0, 0.0
-        self.stats[1] = loss, acc, _squares(model._flat_grads)
+        self.stats[:] = loss, acc, squared_sum(model._flat_grads)
         self.batch += 1
         self._reply(b"h")
         command = self.commands.read(1)
