@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from npseq2seq import EncoderDecoder, RepeatVectorSeq2Seq, reversal_task
+from npseq2seq.models import workers as workers_module
 from npseq2seq.optimizers import SGD, Adam, RMSprop
 
 SOURCE, TARGET = reversal_task(400, seed=3)
@@ -48,6 +49,26 @@ def test_two_processes_give_the_same_numbers_every_run():
     first, _ = trained(2)
     second, _ = trained(2)
     for x, y in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_every_message_is_counted_so_no_reader_waits_out_its_watch():
+    # a reply read but not counted (or counted twice) would leave the parent's
+    # watch a message behind (or ahead): it would then spin out SPIN_SECONDS
+    # before every read and only the pipe would keep the numbers right
+    model, _ = trained(2)
+    worker = model._worker
+    counts = worker._arrays[0]
+    assert worker._inbox.seen == counts[workers_module.TO_PARENT] > 2 * 7
+    assert counts[workers_module.TO_WORKER] > 2 * 7
+
+
+def test_a_parent_that_does_not_watch_blocks_on_the_pipe_and_gets_the_same_numbers(
+        monkeypatch):
+    watching, _ = trained(2)
+    monkeypatch.setattr(workers_module, "SPIN_SECONDS", 0)
+    blocking, _ = trained(2)
+    for x, y in zip(watching.get_weights(), blocking.get_weights()):
         np.testing.assert_array_equal(x, y)
 
 
