@@ -215,8 +215,14 @@ class LSTM:
             cache                for `backward`
         """
         x = self._check_input(x)
+        state = None if initial_state is None else self._initial_state(initial_state, len(x))
+        return self._forward(x, state, workspace)
+
+    def _forward(self, x, state, workspace=None):
+        """forward for input already checked (by the model that owns the layer):
+        x as _check_input returns it; state None (zeros) or (h0, c0) in the
+        layer's dtype, each (N, u)."""
         n, steps = x.shape[:2]
-        h0, c0 = self._initial_state(initial_state, n)
         activate = self._gate_activation()
         u, U = self.units, self.params["recurrent_kernel"]
 
@@ -228,12 +234,12 @@ class LSTM:
         gates = self._input_projection(x, buffer)       # (T, N, 4u): x_t @ W + b
         hs, cs = buffer("hs", steps + 1, n, u), buffer("cs", steps + 1, n, u)
         tanh_cs = buffer("tanh_cs", steps, n, u)
-        hs[0], cs[0] = h0, c0
+        hs[0], cs[0] = (0, 0) if state is None else state
         recurrent, scratch = buffer("recurrent", n, 4 * u), buffer("scratch", n, u)
         with np.errstate(over="ignore"):                # sigmoid(-inf) = 0 is right
             for t in range(steps):
                 z = gates[t]
-                if t > 0 or initial_state is not None:  # (h_0 @ U is zero for h_0 = 0)
+                if t > 0 or state is not None:          # (h_0 @ U is zero for h_0 = 0)
                     z += np.matmul(hs[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
                 self._cell(z, split_gates(z), cs[t], cs[t + 1], tanh_cs[t], hs[t + 1],
                            scratch, activate)
@@ -480,7 +486,8 @@ class LSTM:
             # a row lookup is one-hot @ W, + b. The tokens are checked, so mode
             # 'clip' never clips; it spares the copy NumPy's default 'raise' makes
             # of `out` (2.5-3.5x faster here).
-            np.take(W + b, x.T, axis=0, out=out, mode="clip")
+            table = np.add(W, b, out=buffer("table", *W.shape))
+            np.take(table, x.T, axis=0, out=out, mode="clip")
         else:
             flat = self._time_major_inputs(x, buffer("x_flat", steps * n, self.input_dim))
             np.matmul(flat, W, out=out.reshape(steps * n, -1))

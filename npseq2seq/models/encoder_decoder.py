@@ -70,9 +70,10 @@ class EncoderDecoder(Seq2SeqModel):
 
     def _forward(self, source, target, workspaces=None):
         ws = workspaces or {}
-        _, state, encoder_cache = self.encoder.forward(source, workspace=ws.get("encoder"))
+        # the layers' _forward: source and target were checked (_check_pair)
+        _, state, encoder_cache = self.encoder._forward(source, None, ws.get("encoder"))
         decoder_input = shift_right(target, self.n_features)
-        outputs, _, decoder_cache = self.decoder.forward(decoder_input, state, ws.get("decoder"))
+        outputs, _, decoder_cache = self.decoder._forward(decoder_input, state, ws.get("decoder"))
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 

@@ -55,9 +55,10 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
                              f"got targets of length {target.shape[1]}")
         ws = workspaces or {}
-        _, (h, _), encoder_cache = self.encoder.forward(source, workspace=ws.get("encoder"))
+        # the layers' _forward: the source was checked (_check_pair or _check_sequences)
+        _, (h, _), encoder_cache = self.encoder._forward(source, None, ws.get("encoder"))
         repeated = np.repeat(h[:, None, :], self.n_out, axis=1)      # RepeatVector
-        outputs, _, decoder_cache = self.decoder.forward(repeated, workspace=ws.get("decoder"))
+        outputs, _, decoder_cache = self.decoder._forward(repeated, None, ws.get("decoder"))
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
