@@ -53,9 +53,9 @@ def test_two_processes_give_the_same_numbers_every_run():
 
 
 def test_every_message_is_counted_so_no_reader_waits_out_its_watch():
-    # a reply read but not counted (or counted twice) would leave the parent's
-    # watch a message behind (or ahead): it would then spin out SPIN_SECONDS
-    # before every read and only the pipe would keep the numbers right
+    # a reply sent but not counted would leave the parent's watch a message
+    # behind, spinning out SPIN_SECONDS before every read; one counted twice
+    # would end its watches early. Only the pipe would keep the numbers right.
     model, _ = trained(2)
     worker = model._worker
     counts = worker._arrays[0]
