@@ -140,18 +140,15 @@ class TrainingWorker:
         theirs = self.stats
         loss = float(loss * len(mine) + theirs[0] * (n - len(mine))) / n
         acc = float(acc * len(mine) + theirs[1] * (n - len(mine))) / n
-        grads, params = model._flat_grads, model._flat_params
         if optimizer.clipnorm is None and np.isfinite([loss, own, theirs[2]]).all():
             self._send(b"u" + struct.pack("<q", optimizer.iterations + 1))
-            part = slice(0, self.half)
-            grads[part] += self._worker_grads[part]
-            optimizer.update_part(params, grads, part)
+            _step_own_part(model, optimizer, self._worker_grads, slice(0, self.half))
             self._read_reply(b"d")
         else:                       # this process alone: clipping, or a check that may fail
             self._send(b"s")
-            grads += self._worker_grads
+            model._flat_grads += self._worker_grads
             model._check_finite(loss, batch)
-            optimizer.update([(params, grads)])
+            optimizer.update([(model._flat_params, model._flat_grads)])
         return loss, acc
 
     # -- the process --------------------------------------------------------------
@@ -193,6 +190,14 @@ class TrainingWorker:
         return RuntimeError(f"fit's worker process stopped unexpectedly (exit code {code}); "
                             f"the weights are those after the last whole batch, and the "
                             f"next fit starts a new worker")
+
+
+def _step_own_part(model, optimizer, their_grads, part):
+    """Each process's share of an update: add the other's gradients over `part`
+    of the flat weights to its own, and step the optimizer there."""
+    grads = model._flat_grads
+    grads[part] += their_grads[part]
+    optimizer.update_part(model._flat_params, grads, part)
 
 
 class _Outbox:
@@ -292,7 +297,7 @@ def _start(model, path, nbytes):
 
 class _Worker:
     def __init__(self, commands, replies):
-        self.commands, self.replies = commands, replies
+        self.commands = commands
         module, name, config, path, nbytes = self._receive()
         cls = getattr(importlib.import_module(module), name)
         self.model = cls(**config)
@@ -343,10 +348,7 @@ class _Worker:
         if command == b"u":
             (self.optimizer.iterations,) = struct.unpack("<q", self.commands.read(8))
             self.optimizer.iterations -= 1          # update_part counts this step
-            part = slice(self.half, None)
-            grads = model._flat_grads
-            grads[part] += self.their_grads[part]
-            self.optimizer.update_part(model._flat_params, grads, part)
+            _step_own_part(model, self.optimizer, self.their_grads, slice(self.half, None))
             self._reply(b"d")
 
     def _receive(self):
