@@ -186,7 +186,8 @@ def test_feature_input_gradient_is_none_for_tokens():
 
 # --- stepping, states, dtypes, extremes, errors ----------------------------
 
-@pytest.mark.parametrize("n", [5, 9])     # fewer sequences than the 7 tokens, and more
+# one sequence (the stepper's 1-D path), fewer sequences than the 7 tokens, and more
+@pytest.mark.parametrize("n", [1, 5, 9])
 def test_inference_paths_equal_the_whole_sequence(n):
     rng = np.random.default_rng(4)
     layer = LSTM(7, 6, seed=4)
@@ -202,6 +203,23 @@ def test_inference_paths_equal_the_whole_sequence(n):
     h, c = layer.final_state(tokens)        # the encoder's path in predict
     np.testing.assert_array_equal(h, h_T)
     np.testing.assert_array_equal(c, c_T)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_stepping_feature_vectors_follows_the_whole_sequence(n):
+    # Not to the bit: forward projects all steps in one product, a step its own
+    # rows, and BLAS rounds the two differently (tokens are exact: row lookups).
+    rng = np.random.default_rng(8)
+    layer = LSTM(5, 6, seed=8, dtype=np.float64)
+    x = rng.standard_normal((n, 4, 5))
+    outputs, (h_T, c_T), _ = layer.forward(x)
+    state = None
+    for t in range(4):
+        state = layer.step(x[:, t], state)
+        np.testing.assert_allclose(state[0], outputs[:, t], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(state[1], c_T, rtol=1e-13, atol=1e-15)
+    for got, expected in zip(layer.final_state(x), (h_T, c_T)):
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
 
 
 def test_zero_initial_state_is_the_default():

@@ -463,8 +463,12 @@ _THREAD_POOLS = {}                # (pid, threads) -> ThreadPoolExecutor, used u
 
 def _thread_count(threads, n_sources):
     """Threads for predict: `threads` (default: one per core), fewer for few sources."""
-    threads = blas_threads.usable_cores() if threads is None else _count("threads", threads)
-    return max(1, min(threads, n_sources // MIN_SOURCES_PER_THREAD))
+    most = n_sources // MIN_SOURCES_PER_THREAD
+    if threads is None:
+        threads = 1 if most < 2 else blas_threads.usable_cores()    # (a system call)
+    else:
+        threads = _count("threads", threads)
+    return max(1, min(threads, most))
 
 
 def _thread_pool(threads):

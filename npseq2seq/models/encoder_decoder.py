@@ -135,14 +135,14 @@ class EncoderDecoder(Seq2SeqModel):
         ws: {layer name: Workspace} for the buffers.
         """
         n = source.shape[0]
-        h, c = self.encoder._final_state(source, ws["encoder"])     # predict checked source
         tokens = np.full(n, START_TOKEN, np.int64)
         decoded = np.empty((n, n_steps), np.int64)
-        step = self.decoder.stepper(n, ws["decoder"])
         logits = ws["dense"].empty("logits", (n, self.n_features), self.dtype)
         with np.errstate(over="ignore"):            # see LSTM.stepper
+            h, c = self.encoder._final_state(source, ws["encoder"])     # predict checked source
+            step = self.decoder.stepper(h, c, ws["decoder"])
             for t in range(n_steps):
-                step(tokens, h, c)
+                step(tokens)
                 tokens = self.dense.apply(h, logits).argmax(axis=-1, out=decoded[:, t])
         return decoded
 
