@@ -12,6 +12,10 @@ process, the two libraries back to back for each setting; a training
 step's time is the median over three timed stretches of --batches/3 steps,
 after WARMUP untimed steps. PyTorch needs them: at the tutorial's size its
 first 50 steps took 8.1 ms each here, the next 350 5-6 ms.
+The sweep runs --runs times; the table gives each setting's median step
+times and the median (and range) of its runs' ratios. One sweep is not
+enough on a shared machine: at the tutorial's size, three single sweeps one
+after the other gave 1.01, 0.88 and 0.48 of PyTorch's time.
 """
 
 import argparse
@@ -95,6 +99,8 @@ WORKERS = {"npseq2seq": npseq2seq_step, "pytorch": pytorch_step}
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=90, help="timed steps per setting")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="sweeps; a setting's ratio is the median of its runs' ratios")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--setting", type=int, help=argparse.SUPPRESS)
     add_python_options(parser)
@@ -102,33 +108,40 @@ def main():
     if args.worker:
         return report_result(WORKERS[args.worker](SWEEP[args.setting], args.batches))
     # Setting by setting, the two libraries one after the other (in alternating
-    # order), so that the machine's drift over minutes does not bias a ratio.
-    results = {name: [None] * len(SWEEP) for name in WORKERS}
-    for k in range(len(SWEEP)):
-        for name in (list(WORKERS) if k % 2 == 0 else list(WORKERS)[::-1]):
-            if name in results:
-                results[name][k], _ = run_worker(interpreter(args, name), __file__,
-                                                 ["--worker", name, "--setting", k,
-                                                  "--batches", args.batches])
-                if results[name][k] is None:        # not installed: skip it from now on
+    # order), so that the machine's drift over minutes does not bias a ratio;
+    # then the whole sweep again, --runs times.
+    results = {name: [[] for _ in SWEEP] for name in WORKERS}
+    for run in range(args.runs):
+        for k in range(len(SWEEP)):
+            names = list(WORKERS) if (k + run) % 2 == 0 else list(WORKERS)[::-1]
+            for name in [name for name in names if name in results]:
+                seconds, _ = run_worker(interpreter(args, name), __file__,
+                                        ["--worker", name, "--setting", k, "--batches", args.batches])
+                if seconds is None:             # not installed: skip it from now on
                     del results[name]
-    report(results)
+                else:
+                    results[name][k].append(seconds)
+    report(results, args.runs)
 
 
-def report(results):
+def report(results, runs):
     rows = []
     for k, config in enumerate(SWEEP):
         ours = results["npseq2seq"][k]
         theirs = results.get("pytorch", [None] * len(SWEEP))[k]
-        ratio = "" if theirs is None else f"{ours / theirs:.2f}"
-        verdict = "" if theirs is None else ("npseq2seq" if ours < theirs else "pytorch")
-        rows.append([f"{config['units']}", f"{config['batch']}", f"{config['n_in']}",
-                     f"{1e3 * ours:.2f}", "" if theirs is None else f"{1e3 * theirs:.2f}",
-                     ratio, verdict])
-    print_table(f"one training step (ms), median of three stretches, each library in its own "
-                f"process\n{machine()}",
+        row = [f"{config['units']}", f"{config['batch']}", f"{config['n_in']}",
+               f"{1e3 * median(ours):.2f}"]
+        if theirs is None:
+            rows.append(row + ["", "", ""])
+            continue
+        ratios = sorted(a / b for a, b in zip(ours, theirs))
+        rows.append(row + [f"{1e3 * median(theirs):.2f}",
+                           f"{median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})",
+                           "npseq2seq" if median(ratios) < 1 else "pytorch"])
+    print_table(f"one training step (ms), median over {runs} runs of the sweep (each: the median "
+                f"of three stretches), each library in its own process\n{machine()}",
                 ["units", "batch", "source steps", "npseq2seq ms", "pytorch ms",
-                 "npseq2seq / pytorch", "faster"], rows)
+                 "npseq2seq / pytorch (range)", "faster"], rows)
 
 
 if __name__ == "__main__":
