@@ -186,8 +186,9 @@ def test_feature_input_gradient_is_none_for_tokens():
 
 # --- stepping, states, dtypes, extremes, errors ----------------------------
 
-# one sequence (the stepper's 1-D path), fewer sequences than the 7 tokens, and more
-@pytest.mark.parametrize("n", [1, 5, 9])
+# one sequence (the stepper's 1-D path), fewer sequences than the 7 tokens, more, and
+# more than the weights' 13 rows (the stepper's scaled weights)
+@pytest.mark.parametrize("n", [1, 5, 9, 20])
 def test_inference_paths_equal_the_whole_sequence(n):
     rng = np.random.default_rng(4)
     layer = LSTM(7, 6, seed=4)
