@@ -189,9 +189,10 @@ def test_feature_input_gradient_is_none_for_tokens():
 # one sequence (the stepper's 1-D path), fewer sequences than the 7 tokens, more, and
 # more than the weights' 13 rows (the stepper's scaled weights)
 @pytest.mark.parametrize("n", [1, 5, 9, 20])
-def test_inference_paths_equal_the_whole_sequence(n):
+@pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
+def test_inference_paths_equal_the_whole_sequence(n, activation):
     rng = np.random.default_rng(4)
-    layer = LSTM(7, 6, seed=4)
+    layer = LSTM(7, 6, recurrent_activation=activation, seed=4)
     layer.params["bias"][:] = rng.standard_normal(24)
     tokens = rng.integers(0, 7, (n, 9))
     outputs, (h_T, c_T), _ = layer.forward(tokens)
