@@ -402,7 +402,8 @@ class LSTM:
         z comes out the same to the bit (barring subnormals and overflow).
         """
         W, U, b = (self.params[name] for name in ("kernel", "recurrent_kernel", "bias"))
-        if self.recurrent_activation != "sigmoid" or n < W.shape[0] + U.shape[0]:
+        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
+        if sigma is not sigmoid_unguarded or n < W.shape[0] + U.shape[0]:    # as _gate_activation
             return W, U, b, self._gate_activation()
         negated_scales, _ = _sigmoid_tanh_rows(self.units, self.dtype)
         W, U, b = (np.multiply(weight, negated_scales,
