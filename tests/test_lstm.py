@@ -157,6 +157,26 @@ def test_the_cells_candidate_is_tanh_within_the_stated_bound(dtype, bound):
     np.testing.assert_array_equal(np.delete(z, np.s_[2 * u:3 * u], axis=1), expected_ifo)
 
 
+
+@pytest.mark.parametrize("activation", sorted(RECURRENT_ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_gates_for_a_known_row_count_are_the_same_bits(activation, dtype):
+    # _gate_activation(rows) repeats the constant rows to z's shape (faster for
+    # NumPy); the gates must be those of the broadcast rows to the last bit
+    rng = np.random.default_rng(3)
+    n, u = 7, 5
+    layer = LSTM(1, u, activation, dtype=dtype)
+    z = (rng.standard_normal((n, 4 * u)) * 4).astype(dtype)
+    z[0, :4] = [0, -1e4, 1e4, 88.7]
+    results = []
+    for rows in (None, n):
+        gates = z.copy()
+        with np.errstate(over="ignore"):
+            layer._gate_activation(rows)(gates, split_gates(gates)[2], np.empty((n, u), dtype))
+        results.append(gates)
+    np.testing.assert_array_equal(results[0], results[1])
+    assert not np.array_equal(results[0], z)            # the gates were made at all
+
 # --- tokens are one-hot rows -----------------------------------------------
 
 @settings(max_examples=25, deadline=None)
