@@ -26,6 +26,15 @@ class Workspace:
 
     def __init__(self):
         self._arrays = {}
+        self._made = {}
+
+    def made_from(self, name, array, make):
+        """make(array) (views of it, say), kept with the array: made again only
+        when asked with another array. One is kept per name, as arrays are."""
+        kept = self._made.get(name)
+        if kept is None or kept[0] is not array:
+            kept = self._made[name] = (array, make(array))
+        return kept[1]
 
     def empty(self, name, shape, dtype):
         array = self._arrays.get(name)

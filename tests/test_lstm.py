@@ -318,9 +318,11 @@ def test_workspace_gives_the_same_numbers_and_reuses_its_arrays():
     rng = np.random.default_rng(9)
     layer = LSTM(5, 4, seed=9, dtype=np.float64)
     workspace = Workspace()
-    for _ in range(2):  # the second round reuses (and overwrites) the first's buffers
-        x = rng.standard_normal((3, 6, 5))
-        d_out = rng.standard_normal((3, 6, 4))
+    # the second round reuses (and overwrites) the first's buffers; the next
+    # shapes replace them (and the per-step views kept with them), then back
+    for n, steps in [(3, 6), (3, 6), (2, 6), (3, 4), (3, 6)]:
+        x = rng.standard_normal((n, steps, 5))
+        d_out = rng.standard_normal((n, steps, 4))
         layer.zero_grads()
         outputs, (h, c), cache = layer.forward(x)
         dx, (dh0, dc0) = layer.backward(d_out, cache)
