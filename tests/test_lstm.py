@@ -157,7 +157,6 @@ def test_the_cells_candidate_is_tanh_within_the_stated_bound(dtype, bound):
     np.testing.assert_array_equal(np.delete(z, np.s_[2 * u:3 * u], axis=1), expected_ifo)
 
 
-
 @pytest.mark.parametrize("activation", sorted(RECURRENT_ACTIVATIONS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_gates_for_a_known_row_count_are_the_same_bits(activation, dtype):
@@ -176,6 +175,7 @@ def test_the_gates_for_a_known_row_count_are_the_same_bits(activation, dtype):
         results.append(gates)
     np.testing.assert_array_equal(results[0], results[1])
     assert not np.array_equal(results[0], z)            # the gates were made at all
+
 
 # --- tokens are one-hot rows -----------------------------------------------
 
