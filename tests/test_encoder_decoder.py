@@ -1,5 +1,7 @@
+import copy
 import io
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -219,6 +221,27 @@ def test_train_save_load_train_equals_training_straight_through(tmp_path):
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
 
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("model_class, extra", [(ns.EncoderDecoder, {}),
+                                                (ns.RepeatVectorSeq2Seq, {"n_out": 2})],
+                         ids=["encoder-decoder", "repeat-vector"])
+def test_a_copy_trains_as_the_original_would_and_apart_from_it(how, model_class, extra):
+    # a copy's weights are copied arrays; they must be views into its flat array
+    # again, or its optimizer steps weights its layers never read
+    source, target = ns.reversal_task(300, n_in=4, n_out=2, cardinality=9, seed=2)
+    model = model_class(9, 8, seed=5, **extra)
+    model.fit(source[:150], target[:150], verbose=0)
+    model.predict(source[:3])                   # training's and predict's buffers both exist
+    copied = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    before = model.get_weights()
+    copied.fit(source[150:], target[150:], verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)     # training the copy left the original alone
+    model.fit(source[150:], target[150:], verbose=0)
+    for a, b in zip(model.get_weights(), copied.get_weights()):
+        np.testing.assert_array_equal(a, b)     # and the copy trained as the original then did
 
 def test_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
     path = tmp_path / "model.npz"

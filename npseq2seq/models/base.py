@@ -71,6 +71,24 @@ class Seq2SeqModel:
         self.epochs_done = 0
         self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
 
+    # -- copies (copy.deepcopy, pickle) -------------------------------------------
+
+    # kept for speed, made again when needed: scratch buffers, fit's worker process
+    _REMADE = ("_workspaces", "_predict_workspaces", "_worker")
+
+    def __getstate__(self):
+        """What a copy takes: everything but the attributes in _REMADE (a worker
+        process cannot be copied, and the buffers are scratch)."""
+        return {name: value for name, value in self.__dict__.items()
+                if name not in self._REMADE}
+
+    def __setstate__(self, state):
+        """A copy's weights are copied arrays, no longer views into its flat
+        array: make them views again (else the optimizer would step an array
+        the layers do not read)."""
+        self.__dict__.update(state)
+        self._move_parameters(self._flat_params, self._flat_grads, keep=True)
+
     # -- weights --------------------------------------------------------------
 
     def _named_params(self):
