@@ -36,6 +36,14 @@ class Workspace:
             kept = self._made[name] = (array, make(array))
         return kept[1]
 
+    def __getstate__(self):
+        """A copy (copy.deepcopy, pickle) starts empty: the arrays are scratch, and
+        copied views would no longer be views of the copied arrays."""
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
     def empty(self, name, shape, dtype):
         array = self._arrays.get(name)
         if array is None or array.shape != tuple(shape) or array.dtype != dtype:

@@ -336,3 +336,25 @@ def test_workspace_gives_the_same_numbers_and_reuses_its_arrays():
     first_gates = cache[1]
     _, _, again = layer.forward(x, workspace=workspace)
     assert again[1] is first_gates  # the same array: no new allocation per batch
+
+
+def test_a_copied_workspace_starts_empty_and_gives_the_same_numbers():
+    import copy
+
+    from npseq2seq.workspace import Workspace
+
+    rng = np.random.default_rng(4)
+    layer = LSTM(5, 4, seed=4, dtype=np.float64)
+    x, d_out = rng.standard_normal((3, 6, 5)), rng.standard_normal((3, 6, 4))
+    workspace = Workspace()
+    layer.forward(x, workspace=workspace)       # buffers and their per-step views made
+    copied = copy.deepcopy(workspace)
+    assert copied.nbytes == 0
+    results = []
+    for ws in (workspace, copied):
+        layer.zero_grads()
+        outputs, _, cache = layer.forward(x, workspace=ws)
+        dx, _ = layer.backward(d_out, cache, workspace=ws)
+        results.append([outputs.copy(), dx.copy(), *(g.copy() for g in layer.grads.values())])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
