@@ -222,7 +222,6 @@ def test_train_save_load_train_equals_training_straight_through(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-
 @pytest.mark.parametrize("how", ["deepcopy", "pickle"])
 @pytest.mark.parametrize("model_class, extra", [(ns.EncoderDecoder, {}),
                                                 (ns.RepeatVectorSeq2Seq, {"n_out": 2})],
@@ -242,6 +241,7 @@ def test_a_copy_trains_as_the_original_would_and_apart_from_it(how, model_class,
     model.fit(source[150:], target[150:], verbose=0)
     for a, b in zip(model.get_weights(), copied.get_weights()):
         np.testing.assert_array_equal(a, b)     # and the copy trained as the original then did
+
 
 def test_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
     path = tmp_path / "model.npz"

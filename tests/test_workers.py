@@ -97,7 +97,6 @@ def test_the_worker_stays_for_the_next_fit_and_follows_set_weights():
     assert_same_up_to_rounding(reference, model)
 
 
-
 def test_a_model_trained_in_two_processes_can_be_copied():
     # the worker process and the shared memory stay with the original
     model, _ = trained(2, epochs=1)
@@ -108,6 +107,7 @@ def test_a_model_trained_in_two_processes_can_be_copied():
         m.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=1)
     for a, b in zip(model.get_weights(), copied.get_weights()):
         np.testing.assert_array_equal(a, b)
+
 
 def test_a_batch_of_one_leaves_the_worker_nothing_to_do():
     one = EncoderDecoder(51, 8, seed=2, dtype=np.float64)
