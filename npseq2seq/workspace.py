@@ -13,7 +13,9 @@ calls without a workspace (the default) return arrays of their own.
 
 A workspace keeps one array per name: asked for another shape, it lets the
 old array go. So its memory is bounded by one call's needs, however many
-batch sizes pass through it.
+batch sizes pass through it. It also keeps what a layer makes from one of its
+arrays (`made_from`: the per-step views of a time-major buffer), until asked
+with another array. A copy of a workspace (copy.deepcopy, pickle) starts empty.
 """
 
 import numpy as np
