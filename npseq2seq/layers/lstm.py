@@ -188,6 +188,13 @@ def _sigmoid_tanh_constants(units, dtype, rows=None):
     return negated_scales, numerators
 
 
+def _one_exp_gates(recurrent_activation):
+    """Whether the four gates come from one exp pass (the sigmoid; see
+    _sigmoid_tanh_rows): what _gate_activation and LSTM._step_weights both ask."""
+    sigma, _ = get_recurrent_activation(recurrent_activation, hot_loop=True)
+    return sigma is sigmoid_unguarded
+
+
 @functools.lru_cache(maxsize=16)
 def _gate_activation(recurrent_activation, units, dtype, scaled=False, rows=None):
     """LSTM._gate_activation, made once for each setting (a batch or a predict
@@ -197,8 +204,9 @@ def _gate_activation(recurrent_activation, units, dtype, scaled=False, rows=None
     scales, as from LSTM._step_weights's weights, so that pass is skipped.
     rows: z's rows (None for 1-D z); see _sigmoid_tanh_constants.
     """
-    sigma, _ = get_recurrent_activation(recurrent_activation, hot_loop=True)
-    if sigma is not sigmoid_unguarded:
+    if not _one_exp_gates(recurrent_activation):
+        sigma, _ = get_recurrent_activation(recurrent_activation, hot_loop=True)
+
         def activate(z, g, scratch):
             np.copyto(scratch, g)           # z_c kept aside: sigma runs over all of z
             sigma(z, out=z)                 # (one contiguous pass beats three strided)
@@ -446,9 +454,8 @@ class LSTM:
         z comes out the same to the bit (barring subnormals and overflow).
         """
         W, U, b = (self.params[name] for name in ("kernel", "recurrent_kernel", "bias"))
-        sigma, _ = get_recurrent_activation(self.recurrent_activation, hot_loop=True)
         rows = None if n == 1 else n                    # (the stepper's z is 1-D for one)
-        if sigma is not sigmoid_unguarded or n < W.shape[0] + U.shape[0]:    # as _gate_activation
+        if not _one_exp_gates(self.recurrent_activation) or n < W.shape[0] + U.shape[0]:
             return W, U, b, self._gate_activation(rows)
         negated_scales, _ = _sigmoid_tanh_rows(self.units, self.dtype)
         W, U, b = (np.multiply(weight, negated_scales,
