@@ -71,6 +71,15 @@ def halves(rows):
     return rows[:first], rows[first:]
 
 
+def train_share(model, source, target, mine, n):
+    """Zero the gradients and train rows `mine` of a batch of n, scaled by their
+    share: (loss, accuracy), each process's half of a batch (0, 0 for no rows)."""
+    model._zero_grads()
+    if not len(mine):
+        return 0.0, 0.0
+    return model._train_batch(source[mine], target[mine], share=len(mine) / n)
+
+
 def squared_sum(grads):
     """grads . grads, one BLAS call; inf or NaN if any gradient is (or is huge)."""
     with np.errstate(over="ignore", invalid="ignore"):
@@ -133,8 +142,7 @@ class TrainingWorker:
         model, optimizer = self.model, self.model.optimizer
         mine, n = halves(rows)[0], len(rows)
         self._send(b"g")
-        model._zero_grads()
-        loss, acc = model._train_batch(source[mine], target[mine], share=len(mine) / n)
+        loss, acc = train_share(model, source, target, mine, n)
         own = squared_sum(model._flat_grads)
         self._read_reply(b"h")
         theirs = self.stats
@@ -335,12 +343,7 @@ class _Worker:
         model = self.model
         rows = batch_rows(self.order, self.batch_size, self.batch)
         n, mine = len(rows), halves(rows)[1]
-        model._zero_grads()
-        if len(mine):
-            loss, acc = model._train_batch(self.source[mine], self.target[mine],
-                                           share=len(mine) / n)
-        else:
-            loss, acc = 0.0, 0.0
+        loss, acc = train_share(model, self.source, self.target, mine, n)
         self.stats[:] = loss, acc, squared_sum(model._flat_grads)
         self.batch += 1
         self._reply(b"h")
