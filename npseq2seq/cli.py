@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 
 from . import gradcheck
-from .io import load, torch_to_keras
+from .io import check_writable, load, torch_to_keras
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .optimizers import Adam
@@ -122,6 +122,8 @@ def add_train(commands):
 
 
 def run_train(args):
+    if args.save:
+        check_writable(args.save)               # before training, not after
     model, remaining, checkpoint = _resumed(args) if args.resume else _fresh(args)
     setup = model.metadata["training"]
     train_seed, test_seed = np.random.SeedSequence(setup["seed"]).spawn(2)

@@ -61,10 +61,25 @@ def save(model, path):
     write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
+def check_writable(path):
+    """Raise, naming `path` and the reason, if no file can be written there: for a
+    long job (a training run that saves at its end) to fail before it starts,
+    not after. write_atomically asks it too, for the same clear message."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path}: it is a folder; expected a file's path")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write {path}: the folder {folder} is not writable")
+    return path
+
+
 def write_atomically(path, write):
     """Call write(binary file) on a temporary file beside `path`, then rename it to path:
     the file appears whole or not at all."""
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(check_writable(path)))
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".npseq2seq-", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:

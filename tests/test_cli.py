@@ -46,6 +46,15 @@ def test_gradcheck_passes_and_prints_the_table(capsys):
     assert "encoder/kernel" in out and "PASSED" in out
 
 
+def test_train_refuses_a_save_path_it_cannot_write_before_training(tmp_path, capsys):
+    path = tmp_path / "missing" / "m.npz"
+    assert main(["train", *SMALL, "--verbose", "2", "--save", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert "Epoch" not in out and "Accuracy" not in out
+    assert err.strip() == (f"npseq2seq train: error: cannot write {path}: the folder "
+                           f"{path.parent} does not exist")
+
+
 def test_gradcheck_of_a_saved_model(trained, capsys):
     assert main(["gradcheck", str(trained), "--samples", "2"]) == 0
     assert "PASSED" in capsys.readouterr().out

@@ -62,6 +62,19 @@ def test_checkpoint_after_every_epoch(tmp_path):
     assert weights_equal(model, saved)
 
 
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_an_unwritable_checkpoint_fails_before_training(tmp_path, where):
+    source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=V, seed=1)
+    model = ns.EncoderDecoder(V, 6, seed=3)
+    before = model.get_weights()
+    path = tmp_path / "nowhere" / "ckpt.npz" if where == "missing folder" else tmp_path
+    with pytest.raises(OSError, match=f"cannot write {path}: "):
+        model.fit(source, target, epochs=1, verbose=0, checkpoint=path)
+    assert model.epochs_done == 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_weights(tmp_path, monkeypatch):
     source, target = ns.reversal_task(96, n_in=4, n_out=2, cardinality=V, seed=1)
     reference = ns.EncoderDecoder(V, 6, seed=3)

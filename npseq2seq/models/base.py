@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import blas_threads
 from ..initializers import make_rng
+from ..io import check_writable
 from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
 from ..losses import accuracy, softmax_cross_entropy
@@ -254,7 +255,8 @@ class Seq2SeqModel:
                     training (after the batch in hand). A model loaded from
                     such a file continues exactly where it stopped: an
                     interrupted epoch is finished first and counts as one of
-                    `epochs`.
+                    `epochs`. A path that cannot be written raises OSError
+                    before the first batch.
         workers     1, or 2: every batch is shared between this process and a
                     second one, on another core (see workers.py). The second
                     process starts with the first such fit (about a third of a
@@ -271,6 +273,8 @@ class Seq2SeqModel:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if workers not in (1, 2) or isinstance(workers, bool):
             raise ValueError(f"workers must be 1 or 2, got {workers!r}")
+        if checkpoint is not None:
+            check_writable(checkpoint)          # now, not after the first epoch
         if optimizer is not None or getattr(self, "optimizer", None) is None:
             self.optimizer = get_optimizer(optimizer or Adam())
         self.target_length = target.shape[1]
