@@ -122,6 +122,11 @@ def load(path):
 def _read(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder; expected a model file written by save")
+    if not zipfile.is_zipfile(path):    # (np.load would read a .npy, or try a pickle)
+        raise ValueError(f"{path} is not an npseq2seq model file: expected an .npz archive "
+                         f"as save writes, got a file that is not one, or not whole")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}

@@ -167,7 +167,8 @@ def test_cli_refuses_a_corrupt_model_file(tmp_path, capsys):
     path = tmp_path / "model.npz"
     path.write_bytes(b"PK\x03\x04 truncated")
     assert main(["predict", str(path), "1", "2"]) == 2
-    assert "not a readable npseq2seq model file" in capsys.readouterr().err
+    assert "not an npseq2seq model file: expected an .npz archive as save writes, got a " \
+        "file that is not one, or not whole" in capsys.readouterr().err
 
 
 # --- fuzzing every entry point --------------------------------------------------------
