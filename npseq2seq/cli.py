@@ -12,12 +12,11 @@ checks. Every user error ends as one line on stderr and exit status 2;
 import argparse
 import os
 import sys
-import zipfile
 
 import numpy as np
 
 from . import gradcheck
-from .io import check_writable, load, torch_to_keras
+from .io import check_writable, load, read_npz, torch_to_keras
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .optimizers import Adam
@@ -363,13 +362,7 @@ def run_import(args):
 
 
 def _model_from_npz(args):
-    if not os.path.exists(args.weights):
-        raise FileNotFoundError(f"no such weights file: {args.weights}")
-    try:
-        with np.load(args.weights, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as error:
-        raise ValueError(f"{args.weights} is not a .npz of weight arrays ({error})") from None
+    arrays = read_npz(args.weights, "weights file", "a .npz of weight arrays")
     if any(name.startswith("encoder.") for name in arrays):
         weights = torch_to_keras(arrays)
     else:

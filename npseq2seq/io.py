@@ -119,19 +119,27 @@ def load(path):
     return model
 
 
-def _read(path):
+def read_npz(path, kind, expected):
+    """Every array of the .npz archive at `path`, read without pickles. An error
+    names the path and what is wrong with it: `kind` is the file's kind ('model
+    file'), `expected` what it should be ('an npseq2seq model file')."""
+    path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
+        raise FileNotFoundError(f"no such {kind}: {path}")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a folder; expected a model file written by save")
+        raise IsADirectoryError(f"{path} is a folder; expected {expected}")
     if not zipfile.is_zipfile(path):    # (np.load would read a .npy, or try a pickle)
-        raise ValueError(f"{path} is not an npseq2seq model file: expected an .npz archive "
-                         f"as save writes, got a file that is not one, or not whole")
+        raise ValueError(f"{path} is not {expected}: it is not an .npz archive, or not a "
+                         f"whole one")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+            return {name: data[name] for name in data.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable npseq2seq model file ({error})") from None
+        raise ValueError(f"{path} is not a readable {kind} ({error})") from None
+
+
+def _read(path):
+    arrays = read_npz(path, "model file", "an npseq2seq model file")
     if "__config__" not in arrays:
         raise ValueError(f"{path} is not an npseq2seq model file: it has no __config__ entry")
     try:

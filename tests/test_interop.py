@@ -215,8 +215,14 @@ def test_cli_import_errors_are_one_line(tmp_path, capsys):
 
     text = tmp_path / "notes.txt"
     text.write_text("not weights")
-    assert main(["import", str(text), "--out", str(tmp_path / "m.npz")]) == 2
-    assert "is not a .npz of weight arrays" in capsys.readouterr().err
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as file:                # one array, np.save's .npy format
+        np.save(file, np.zeros(3))
+    for path in (text, single):
+        assert main(["import", str(path), "--out", str(tmp_path / "m.npz")]) == 2
+        assert capsys.readouterr().err == (f"npseq2seq import: error: {path} is not a .npz of "
+                                           f"weight arrays: it is not an .npz archive, or not "
+                                           f"a whole one\n")
     odd = tmp_path / "odd.npz"
     np.savez(odd, kernel=np.zeros(3))
     assert main(["import", str(odd), "--out", str(tmp_path / "m.npz")]) == 2

@@ -167,8 +167,8 @@ def test_cli_refuses_a_corrupt_model_file(tmp_path, capsys):
     path = tmp_path / "model.npz"
     path.write_bytes(b"PK\x03\x04 truncated")
     assert main(["predict", str(path), "1", "2"]) == 2
-    assert "not an npseq2seq model file: expected an .npz archive as save writes, got a " \
-        "file that is not one, or not whole" in capsys.readouterr().err
+    assert "is not an npseq2seq model file: it is not an .npz archive, or not a whole one" \
+        in capsys.readouterr().err
 
 
 # --- fuzzing every entry point --------------------------------------------------------
@@ -273,7 +273,7 @@ def test_load_refuses_a_pickled_array(tmp_path):
     arrays["weights/dense/bias"] = np.array([object()] * V, dtype=object)
     bad = tmp_path / "pickled.npz"
     np.savez(bad, **arrays)
-    with pytest.raises(ValueError, match="not a readable npseq2seq model file"):
+    with pytest.raises(ValueError, match="not a readable model file"):
         ns.load(bad)
 
 
