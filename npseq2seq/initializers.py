@@ -6,7 +6,7 @@ no global random state is touched.
 
 import numpy as np
 
-__all__ = ["glorot_uniform", "orthogonal", "lstm_bias", "make_rng"]
+__all__ = ["glorot_uniform", "orthogonal", "lstm_bias", "make_rng", "float_dtype"]
 
 
 def make_rng(seed_or_rng=None):
@@ -14,6 +14,18 @@ def make_rng(seed_or_rng=None):
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
     return np.random.default_rng(seed_or_rng)
+
+
+def float_dtype(dtype):
+    """np.dtype(dtype), which must be float32 (fast) or float64 (for gradient
+    checks): the layers' arithmetic is written and tested for those two."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if checked not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {checked.name}")
+    return checked
 
 
 def _check_shape(shape):

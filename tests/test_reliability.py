@@ -256,6 +256,19 @@ def test_reversal_task_accepts_only_good_sizes(n_samples, n_in, n_out, cardinali
         assert np.array_equal(target, source[:, :n_out][:, ::-1])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, np.int32, np.complex64, "text"])
+@pytest.mark.parametrize("make", [lambda dtype: ns.LSTM(3, 2, dtype=dtype),
+                                  lambda dtype: ns.Dense(3, 2, dtype=dtype),
+                                  lambda dtype: ns.EncoderDecoder(V, UNITS, dtype=dtype),
+                                  lambda dtype: ns.RepeatVectorSeq2Seq(V, UNITS, 2, dtype=dtype),
+                                  lambda dtype: MODELS[0].astype(dtype)])
+def test_a_dtype_other_than_float32_or_float64_is_refused_by_name(make, dtype):
+    # int32 used to fail at the first exp, complex64 to train with warnings
+    given = repr(dtype) if isinstance(dtype, str) else np.dtype(dtype).name
+    with pytest.raises(TypeError, match=f"^dtype must be float32 or float64, got {given}$"):
+        make(dtype)
+
+
 @settings(max_examples=60, deadline=None)
 @given(content=st.binary(max_size=300))
 def test_load_refuses_any_foreign_bytes(tmp_path_factory, content):

@@ -13,7 +13,7 @@ Backward, with dy = dL/dy:
 
 import numpy as np
 
-from ..initializers import glorot_uniform, make_rng
+from ..initializers import float_dtype, glorot_uniform, make_rng
 from ..workspace import empty
 
 __all__ = ["Dense"]
@@ -28,7 +28,7 @@ class Dense:
     def __init__(self, input_dim, units, seed=None, dtype=np.float32):
         rng = make_rng(seed)
         self.input_dim, self.units = int(input_dim), int(units)
-        self.dtype = np.dtype(dtype)
+        self.dtype = dtype = float_dtype(dtype)
         self.params = {
             "kernel": glorot_uniform(rng, (self.input_dim, self.units), dtype),
             "bias": np.zeros(self.units, dtype),

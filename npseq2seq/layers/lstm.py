@@ -44,7 +44,7 @@ import functools
 import numpy as np
 
 from ..activations import get_recurrent_activation, sigmoid_unguarded, tanh_derivative
-from ..initializers import glorot_uniform, lstm_bias, make_rng, orthogonal
+from ..initializers import float_dtype, glorot_uniform, lstm_bias, make_rng, orthogonal
 from ..workspace import empty
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "LSTM"]
@@ -262,7 +262,7 @@ class LSTM:
         rng = make_rng(seed)
         self.input_dim, self.units = int(input_dim), int(units)
         self.recurrent_activation = recurrent_activation
-        self.dtype = np.dtype(dtype)
+        self.dtype = dtype = float_dtype(dtype)
         u = self.units
         self.params = {
             "kernel": glorot_uniform(rng, (self.input_dim, 4 * u), dtype),

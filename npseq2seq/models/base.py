@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 
 from .. import blas_threads
-from ..initializers import make_rng
+from ..initializers import float_dtype, make_rng
 from ..io import check_writable
 from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
@@ -56,7 +56,7 @@ class Seq2SeqModel:
         self.n_features = _count("n_features", n_features, minimum=2)
         self.n_units = _count("n_units", n_units)
         self.recurrent_activation, self.seed = recurrent_activation, seed
-        self.dtype = np.dtype(dtype)
+        self.dtype = dtype = float_dtype(dtype)
         init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
         rng = make_rng(np.random.default_rng(init_seed))
         u = self.n_units
@@ -199,7 +199,7 @@ class Seq2SeqModel:
 
     def astype(self, dtype):
         """A copy of this model computing in `dtype` (float64 for gradient checks)."""
-        config = dict(self.get_config(), dtype=np.dtype(dtype).name)
+        config = dict(self.get_config(), dtype=float_dtype(dtype).name)
         copy = type(self)(**config)
         copy.set_weights(self.get_weights())
         copy.target_length, copy.metadata = self.target_length, dict(self.metadata)
