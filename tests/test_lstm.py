@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npseq2seq import LSTM, lstm_step_backward, lstm_step_forward
+from npseq2seq import LSTM, Dense, lstm_step_backward, lstm_step_forward
 from npseq2seq.gradcheck import check_gradients, check_lstm
 from npseq2seq.activations import RECURRENT_ACTIVATIONS, sigmoid_unguarded
 from npseq2seq.layers.lstm import split_gates
@@ -310,6 +311,31 @@ def test_bad_input_errors_say_what_was_expected_and_given(x, message):
 def test_bad_initial_state_shape_is_named():
     with pytest.raises(ValueError, match=r"h0 must have shape \(2, 4\), got \(3, 4\)"):
         LSTM(3, 4, seed=0).forward(np.ones((2, 3, 3)), (np.zeros((3, 4)), np.zeros((3, 4))))
+
+
+@pytest.mark.parametrize("layer", [LSTM, Dense])
+@pytest.mark.parametrize("sizes, error, message", [
+    ((3.7, 2), TypeError, "input_dim must be an integer, got float 3.7"),
+    (("3", 2), TypeError, "input_dim must be an integer, got str '3'"),
+    ((3, 0), ValueError, "units must be at least 1, got 0"),
+    ((-1, 2), ValueError, "input_dim must be at least 1, got -1"),
+])
+def test_bad_layer_sizes_are_named(layer, sizes, error, message):
+    with pytest.raises(error, match=f"^{message}$"):
+        layer(*sizes)
+
+
+def test_a_gradient_of_the_wrong_shape_is_named():
+    lstm, dense = LSTM(3, 2, seed=0), Dense(2, 5, seed=0)
+    outputs, _, cache = lstm.forward(np.ones((4, 3, 3)))
+    with pytest.raises(ValueError, match=r"d_outputs must have the outputs' shape \(4, 3, 2\), "
+                                         r"got \(4, 2, 2\)"):
+        lstm.backward(np.ones((4, 2, 2)), cache)
+    _, cache = dense.forward(outputs)
+    for dy in (np.ones((4, 3, 4)), np.ones((4, 2, 5))):
+        with pytest.raises(ValueError, match=re.escape(
+                f"dy must have the outputs' shape, 12 rows of 5, got shape {dy.shape}")):
+            dense.backward(dy, cache)
 
 
 def test_workspace_gives_the_same_numbers_and_reuses_its_arrays():

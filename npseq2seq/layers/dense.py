@@ -14,6 +14,7 @@ Backward, with dy = dL/dy:
 import numpy as np
 
 from ..initializers import float_dtype, glorot_uniform, make_rng
+from ..tasks import count
 from ..workspace import empty
 
 __all__ = ["Dense"]
@@ -27,7 +28,7 @@ class Dense:
 
     def __init__(self, input_dim, units, seed=None, dtype=np.float32):
         rng = make_rng(seed)
-        self.input_dim, self.units = int(input_dim), int(units)
+        self.input_dim, self.units = count("input_dim", input_dim), count("units", units)
         self.dtype = dtype = float_dtype(dtype)
         self.params = {
             "kernel": glorot_uniform(rng, (self.input_dim, self.units), dtype),
@@ -64,6 +65,9 @@ class Dense:
     def backward(self, dy, cache, workspace=None):
         """dy (..., units) -> dx (..., input_dim); adds into `grads`."""
         x_flat = cache
+        if np.shape(dy)[-1:] != (self.units,) or np.size(dy) != len(x_flat) * self.units:
+            raise ValueError(f"dy must have the outputs' shape, {len(x_flat)} rows of "
+                             f"{self.units}, got shape {np.shape(dy)}")
         dy_flat = np.reshape(dy, (-1, self.units))
 
         def buffer(name, *shape):

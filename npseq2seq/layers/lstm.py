@@ -45,6 +45,7 @@ import numpy as np
 
 from ..activations import get_recurrent_activation, sigmoid_unguarded, tanh_derivative
 from ..initializers import float_dtype, glorot_uniform, lstm_bias, make_rng, orthogonal
+from ..tasks import count
 from ..workspace import empty
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "LSTM"]
@@ -260,7 +261,7 @@ class LSTM:
                  seed=None, dtype=np.float32):
         get_recurrent_activation(recurrent_activation)  # fail early on a bad name
         rng = make_rng(seed)
-        self.input_dim, self.units = int(input_dim), int(units)
+        self.input_dim, self.units = count("input_dim", input_dim), count("units", units)
         self.recurrent_activation = recurrent_activation
         self.dtype = dtype = float_dtype(dtype)
         u = self.units
@@ -490,6 +491,9 @@ class LSTM:
         """
         x, gates, hs, cs, tanh_cs = cache
         steps, n, u = tanh_cs.shape
+        if d_outputs is not None and np.shape(d_outputs) != (n, steps, u):
+            raise ValueError(f"d_outputs must have the outputs' shape {(n, steps, u)}, "
+                             f"got {np.shape(d_outputs)}")
         U_T = self.params["recurrent_kernel"].T
         def buffer(name, *shape):
             return empty(workspace, name, shape, self.dtype)
