@@ -33,6 +33,7 @@ The toolkit:
 Each check returns a GradCheckReport; print it for a table.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,9 +65,7 @@ def numerical_gradient(f, x, eps=DEFAULT_EPS, points=5):
     x is perturbed in place, one element at a time, and restored exactly; f
     must read x (not a copy of it) each time it is called.
     """
-    if x.dtype != np.float64:
-        raise TypeError(f"finite differences need a float64 array, got {x.dtype}; "
-                        f"build the layer or model with dtype=np.float64")
+    _require_float64_array(x)
     grad = np.zeros_like(x)
     for k in np.ndindex(x.shape):
         original = x[k]
@@ -74,16 +73,32 @@ def numerical_gradient(f, x, eps=DEFAULT_EPS, points=5):
         def move(shift):
             x[k] = original + shift  # noqa: B023 (used at once, inside this iteration)
 
-        grad[k] = _derivative_along(f, move, eps, points)
-        x[k] = original
+        try:
+            grad[k] = _derivative_along(f, move, eps, points)
+        finally:                     # x comes back whole, even when f raises
+            x[k] = original
     return grad
+
+
+def _require_float64_array(x):
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        given = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise TypeError(f"finite differences need a float64 array, got {given}; "
+                        f"build the layer or model with dtype=np.float64")
 
 
 def _derivative_along(f, move, eps, points):
     """d/dt f at t = 0, where move(t) sets the inputs to their value at t."""
+    if not (isinstance(eps, (int, float, np.floating)) and 0 < eps < np.inf):
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+
     def at(t):
         move(t)
-        return f()
+        loss = f()
+        if np.ndim(loss) != 0:
+            raise TypeError(f"f must return the scalar loss, got an array of shape "
+                            f"{np.shape(loss)}")
+        return float(loss)
 
     if points == 3:
         return (at(eps) - at(-eps)) / (2 * eps)
@@ -152,11 +167,10 @@ def check_gradients(f, arrays, analytic, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLE
     arrays    {name: float64 array} the inputs to perturb
     analytic  {name: array} the hand-written dL/d(array), same keys and shapes
     """
+    _check_arrays(arrays, analytic)
     rows = []
     for name, x in arrays.items():
         a = np.asarray(analytic[name])
-        if a.shape != x.shape:
-            raise ValueError(f"analytic gradient for {name!r} has shape {a.shape}, expected {x.shape}")
         n = numerical_gradient(f, x, eps, points)
         rows.append(CheckRow(name, x.shape, relative_error(a, n),
                              float(np.max(np.abs(a - n), initial=0.0))))
@@ -180,6 +194,7 @@ def check_direction(f, arrays, analytic, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLE
     leaning on g keeps it large, and the random half still sees every element,
     so a wrong gradient shows as a mismatch.
     """
+    _check_arrays(arrays, analytic)
     rng = np.random.default_rng(seed)
     directions = {name: _unit(rng.standard_normal(x.shape)) + _unit(np.asarray(analytic[name]))
                   for name, x in arrays.items()}
@@ -189,6 +204,23 @@ def check_direction(f, arrays, analytic, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLE
         rows.append(_direction_row(f, arrays, analytic, directions, "all arrays together",
                                    eps, points))
     return GradCheckReport(rows, tolerance, title)
+
+
+def _check_arrays(arrays, analytic):
+    """Before any work: two dicts, float64 arrays, and an analytic gradient of
+    each one's shape."""
+    for label, value in (("arrays", arrays), ("analytic", analytic)):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{label} must be a dict {{name: array}}, got {type(value).__name__}")
+    missing = [name for name in arrays if name not in analytic]
+    if missing:
+        raise ValueError(f"analytic must have a gradient for every name in arrays, "
+                         f"{list(arrays)}; it lacks {missing}")
+    for name, x in arrays.items():
+        _require_float64_array(x)
+        if np.shape(analytic[name]) != x.shape:
+            raise ValueError(f"analytic gradient for {name!r} has shape "
+                             f"{np.shape(analytic[name])}, expected {x.shape}")
 
 
 def _unit(a):

@@ -74,3 +74,40 @@ def test_report_table_lists_every_array():
 def test_float32_is_refused_with_advice():
     with pytest.raises(TypeError, match="dtype=np.float64"):
         check_lstm(LSTM(3, 2, seed=0), np.ones((1, 2, 3)))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x, f, g: check_gradients(f, [x], [g]), TypeError,
+     "arrays must be a dict {name: array}, got list"),
+    (lambda x, f, g: check_direction(f, {"x": x}, {"y": g}), ValueError,
+     "analytic must have a gradient for every name in arrays, ['x']; it lacks ['x']"),
+    (lambda x, f, g: check_gradients(f, {"x": x}, {"x": g[0]}), ValueError,
+     "analytic gradient for 'x' has shape (2,), expected (2, 2)"),
+    (lambda x, f, g: check_direction(f, {"x": x.astype(np.float32)}, {"x": g}), TypeError,
+     "finite differences need a float64 array, got float32"),
+    (lambda x, f, g: numerical_gradient(f, x.tolist()), TypeError,
+     "finite differences need a float64 array, got list"),
+    (lambda x, f, g: numerical_gradient(f, x, eps=0), ValueError,
+     "eps must be a positive number, got 0"),
+    (lambda x, f, g: numerical_gradient(lambda: x ** 3, x), TypeError,
+     "f must return the scalar loss, got an array of shape (2, 2)"),
+])
+def test_a_misused_check_says_what_it_expected(call, error, message):
+    x, f, exact = cubic_problem()
+    with pytest.raises(error) as raised:
+        call(x, f, exact)
+    assert str(raised.value).startswith(message)
+    assert np.array_equal(x, cubic_problem()[0])  # x untouched
+
+
+def test_a_loss_that_raises_leaves_the_array_as_it_was():
+    x, f, _ = cubic_problem()
+
+    def breaks_on_a_move():
+        if not np.array_equal(x, cubic_problem()[0]):
+            raise RuntimeError("the student's loss failed")
+        return f()
+
+    with pytest.raises(RuntimeError):
+        numerical_gradient(breaks_on_a_move, x)
+    assert np.array_equal(x, cubic_problem()[0])
