@@ -306,3 +306,18 @@ def test_odd_return_values_are_reported_not_crashed_on():
     assert verdicts["dc_prev"] == "missing (returned None)"
     assert verdicts["dW"].startswith("not an array")
     assert verdicts["dx"] == "ok"
+
+
+@pytest.mark.parametrize("where", ["in the function", "at the top of the file"])
+def test_an_answer_that_calls_sys_exit_fails_and_does_not_end_the_grader(tmp_path, capsys, where):
+    # before, sys.exit(0) ended `npseq2seq check` with no output and status 0: a pass
+    path = tmp_path / "answer.py"
+    source = STEP.replace("dx = dz @ W.T", "import sys; sys.exit(0)")
+    path.write_text(source if where == "in the function" else "import sys\nsys.exit(0)\n" + STEP)
+    code = main(["check", str(path)])
+    out, err = capsys.readouterr()
+    if where == "in the function":
+        assert code == 1 and "it raised SystemExit: 0 (line 16: import sys; sys.exit(0))" in out
+    else:
+        assert code == 2 and err == (f"npseq2seq check: error: {path} could not be imported: "
+                                     f"SystemExit: 0\n")

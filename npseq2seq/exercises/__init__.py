@@ -83,6 +83,6 @@ def _import_file(path):
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:    # (see grade)
         raise ValueError(f"{path} could not be imported: {type(error).__name__}: {error}") from None
     return module

@@ -103,7 +103,8 @@ def grade(exercise, student_fn, seed=0):
             result = student_fn(**given)
     except NotImplementedError:
         return ExerciseReport(exercise, error="not implemented yet (it raises NotImplementedError)")
-    except Exception as error:     # the student's bug: report it, do not crash the grader
+    except (Exception, SystemExit) as error:    # the student's bug: report it, do not
+        # crash the grader (nor let a sys.exit(0) in the answer end it, silently, with success)
         return ExerciseReport(exercise, error=_raised(error, student_fn))
     outputs = _as_outputs(exercise, result)
     if isinstance(outputs, str):
