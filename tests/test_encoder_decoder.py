@@ -328,6 +328,19 @@ def test_bad_batch_size_is_explained():
         small_model().fit(np.ones((3, 4), np.int64), np.ones((3, 2), np.int64), batch_size=0)
 
 
+@pytest.mark.parametrize("options, error, message", [
+    ({"shuffle": "no"}, TypeError, "shuffle must be True or False, got 'no'"),
+    ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2, got 3"),
+    ({"workers": 3}, ValueError, "workers must be 1 or 2, got 3"),
+])
+def test_bad_fit_options_are_explained_before_training(options, error, message):
+    model = small_model()
+    before = model.get_weights()
+    with pytest.raises(error, match=f"^{message}$"):
+        model.fit(np.ones((3, 4), np.int64), np.ones((3, 2), np.int64), **{"verbose": 0, **options})
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
 def test_predict_equals_a_greedy_decode_built_from_the_reference_steps():
     model = ns.EncoderDecoder(9, 6, seed=8, dtype=np.float64)
     source, _ = ns.reversal_task(5, n_in=7, cardinality=9, seed=8)

@@ -271,6 +271,8 @@ class Seq2SeqModel:
         batch_size = _count("batch_size", batch_size)
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if not isinstance(shuffle, (bool, np.bool_)):    # ('no' would be true)
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
         if workers not in (1, 2) or isinstance(workers, bool):
             raise ValueError(f"workers must be 1 or 2, got {workers!r}")
         if checkpoint is not None:
