@@ -16,6 +16,7 @@ RepeatVector length are read; for a bare `.weights.h5` pass them.
 
 import io
 import json
+import os
 import re
 import zipfile
 
@@ -31,6 +32,8 @@ def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float3
     """An EncoderDecoder or RepeatVectorSeq2Seq holding the weights in a Keras 3 file."""
     from .models import EncoderDecoder, RepeatVectorSeq2Seq
 
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such Keras file: {path}")
     h5py = _import_h5py()
     config = {}
     if str(path).endswith(".keras"):

@@ -186,6 +186,13 @@ def test_unknown_keras_architecture_is_named(tmp_path):
         ns.load_keras_file(junk)
 
 
+@pytest.mark.parametrize("name", ["missing.keras", "missing.weights.h5"])
+def test_a_missing_keras_file_is_named_as_missing(tmp_path, name):
+    # (with or without h5py: the file is looked for first)
+    with pytest.raises(FileNotFoundError, match=f"^no such Keras file: {tmp_path / name}$"):
+        ns.load_keras_file(tmp_path / name)
+
+
 # --- the import command ------------------------------------------------------------------
 
 def test_cli_imports_keras_and_torch_weights(tmp_path, capsys):
