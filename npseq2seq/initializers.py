@@ -13,7 +13,21 @@ def make_rng(seed_or_rng=None):
     """A Generator from a seed (int or None), or the Generator itself if given one."""
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
-    return np.random.default_rng(seed_or_rng)
+    return _named_seed_error(np.random.default_rng, seed_or_rng)
+
+
+def seed_sequence(seed):
+    """np.random.SeedSequence(seed) (seed None or a non-negative integer)."""
+    return _named_seed_error(np.random.SeedSequence, seed)
+
+
+def _named_seed_error(make, seed):
+    """make(seed), with an error that says it is the seed that is wrong (NumPy's says
+    'expected non-negative integer' or 'SeedSequence expects int ...')."""
+    try:
+        return make(seed)
+    except (TypeError, ValueError) as error:    # (NumPy's class: ValueError for -1)
+        raise type(error)(f"seed must be None or a non-negative integer, got {seed!r}") from None
 
 
 def float_dtype(dtype):

@@ -32,6 +32,8 @@ def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float3
     """An EncoderDecoder or RepeatVectorSeq2Seq holding the weights in a Keras 3 file."""
     from .models import EncoderDecoder, RepeatVectorSeq2Seq
 
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder; expected a .keras or .weights.h5 file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such Keras file: {path}")
     h5py = _import_h5py()

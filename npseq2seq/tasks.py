@@ -11,6 +11,8 @@ did), always with the shapes stated below.
 
 import numpy as np
 
+from .initializers import make_rng
+
 __all__ = ["reversal_task", "one_hot", "one_hot_decode"]
 
 
@@ -36,7 +38,7 @@ def reversal_task(n_samples, n_in=6, n_out=3, cardinality=51, seed=None):
     cardinality = count("cardinality", cardinality, minimum=2)
     if n_out > n_in:
         raise ValueError(f"n_out must be at most n_in ({n_in}), got {n_out}")
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     source = rng.integers(1, cardinality, size=(n_samples, n_in), dtype=np.int64)
     target = source[:, :n_out][:, ::-1].copy()
     return source, target

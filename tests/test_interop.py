@@ -191,6 +191,9 @@ def test_a_missing_keras_file_is_named_as_missing(tmp_path, name):
     # (with or without h5py: the file is looked for first)
     with pytest.raises(FileNotFoundError, match=f"^no such Keras file: {tmp_path / name}$"):
         ns.load_keras_file(tmp_path / name)
+    with pytest.raises(IsADirectoryError, match=f"^{tmp_path} is a folder; expected a "
+                                                 f".keras or .weights.h5 file$"):
+        ns.load_keras_file(tmp_path)
 
 
 # --- the import command ------------------------------------------------------------------

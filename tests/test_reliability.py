@@ -1,6 +1,7 @@
 """Bad input, interrupted and diverging training, resumable runs."""
 
 import os
+import re
 import signal
 
 import numpy as np
@@ -267,6 +268,20 @@ def test_a_dtype_other_than_float32_or_float64_is_refused_by_name(make, dtype):
     given = repr(dtype) if isinstance(dtype, str) else np.dtype(dtype).name
     with pytest.raises(TypeError, match=f"^dtype must be float32 or float64, got {given}$"):
         make(dtype)
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), ("a", TypeError), (1.5, TypeError)])
+@pytest.mark.parametrize("make", [lambda seed: ns.LSTM(3, 2, seed=seed),
+                                  lambda seed: ns.Dense(3, 2, seed=seed),
+                                  lambda seed: ns.EncoderDecoder(V, UNITS, seed=seed),
+                                  lambda seed: ns.RepeatVectorSeq2Seq(V, UNITS, 2, seed=seed),
+                                  lambda seed: ns.reversal_task(3, seed=seed)])
+def test_a_bad_seed_is_named(make, seed, error):
+    # NumPy's own words were 'expected non-negative integer' and 'SeedSequence expects int
+    # or sequence of ints for entropy not a'
+    with pytest.raises(error, match=f"^seed must be None or a non-negative integer, "
+                                    f"got {re.escape(repr(seed))}$"):
+        make(seed)
 
 
 @settings(max_examples=60, deadline=None)
