@@ -1,12 +1,15 @@
-"""Weight initializers, as Keras defines them.
+"""Weight initializers, as Keras defines them, and the checked seed and dtype
+every layer and model is built from.
 
-Each takes a `np.random.Generator`, so the same seed gives the same weights and
-no global random state is touched.
+Each initializer takes a `np.random.Generator`, so the same seed gives the same
+weights and no global random state is touched. `make_rng` and `seed_sequence`
+turn a seed into one, `float_dtype` checks the dtype; each names a bad value.
 """
 
 import numpy as np
 
-__all__ = ["glorot_uniform", "orthogonal", "lstm_bias", "make_rng", "float_dtype"]
+__all__ = ["glorot_uniform", "orthogonal", "lstm_bias", "make_rng", "seed_sequence",
+           "float_dtype"]
 
 
 def make_rng(seed_or_rng=None):
