@@ -119,15 +119,23 @@ def load(path):
     return model
 
 
+def check_readable(path, kind, expected):
+    """Raise, naming `path`, if it is a folder or no file at all: `kind` is the
+    file's kind ('model file'), `expected` what it should be ('an npseq2seq model
+    file'). Returns the path as a string."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder; expected {expected}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such {kind}: {path}")
+    return path
+
+
 def read_npz(path, kind, expected):
     """Every array of the .npz archive at `path`, read without pickles. An error
     names the path and what is wrong with it: `kind` is the file's kind ('model
     file'), `expected` what it should be ('an npseq2seq model file')."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such {kind}: {path}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a folder; expected {expected}")
+    path = check_readable(path, kind, expected)
     if not zipfile.is_zipfile(path):    # (np.load would read a .npy, or try a pickle)
         raise ValueError(f"{path} is not {expected}: it is not an .npz archive, or not a "
                          f"whole one")

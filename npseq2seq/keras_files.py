@@ -16,11 +16,12 @@ RepeatVector length are read; for a bare `.weights.h5` pass them.
 
 import io
 import json
-import os
 import re
 import zipfile
 
 import numpy as np
+
+from .io import check_readable
 
 __all__ = ["load_keras_file"]
 
@@ -32,10 +33,7 @@ def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float3
     """An EncoderDecoder or RepeatVectorSeq2Seq holding the weights in a Keras 3 file."""
     from .models import EncoderDecoder, RepeatVectorSeq2Seq
 
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a folder; expected a .keras or .weights.h5 file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such Keras file: {path}")
+    check_readable(path, "Keras file", "a .keras or .weights.h5 file")
     h5py = _import_h5py()
     config = {}
     if str(path).endswith(".keras"):
