@@ -494,14 +494,14 @@ class LSTM:
         if d_outputs is not None and np.shape(d_outputs) != (n, steps, u):
             raise ValueError(f"d_outputs must have the outputs' shape {(n, steps, u)}, "
                              f"got {np.shape(d_outputs)}")
-        U_T = self.params["recurrent_kernel"].T
+        U = self.params["recurrent_kernel"]
         def buffer(name, *shape):
             return empty(workspace, name, shape, self.dtype)
 
         dh, dc = self._final_state_gradient(d_state, buffer("dh", n, u), buffer("dc", n, u))
         dz = buffer("dz", steps, n, 4 * u)              # dL/dz_t for every t
         slope = self._activation_slopes(gates, buffer("slope", steps, n, 4 * u))
-        through_c = buffer("through_c", n, u)
+        through_c, dh_T = buffer("through_c", n, u), buffer("dh_T", u, n)
         dz_at, slope_at, c_at, tanh_c_at = (
             _at_each_step(workspace, name, array)
             for name, array in (("dz", dz), ("slope", slope), ("cs", cs), ("tanh_cs", tanh_cs)))
@@ -527,11 +527,23 @@ class LSTM:
             dc *= f                                     # dc_{t-1} = dc * f
             dz_at[t] *= slope_at[t]                     # dz = d(gate) * gate'(z)
             if t > 0 or initial_state_gradient:
-                dh = np.matmul(dz_at[t], U_T, out=dh)   # dh_{t-1} = dz @ U.T
+                self._back_through_U(dz_at[t], U, dh_T, dh)     # dh_{t-1} = dz @ U.T
         if norms is not None:
             trace["dh"], trace["dc"] = norms
         dx = self._accumulate_weight_gradients(x, hs, dz, buffer)
         return dx, ((dh, dc) if initial_state_gradient else (None, None))
+
+    @staticmethod
+    def _back_through_U(dz, U, dh_T, dh):
+        """dh = dz @ U.T, made as its transpose U @ dz.T in dh_T (u, N), then copied.
+
+        OpenBLAS multiplies by the transposed view U.T more slowly: for the
+        tutorial's 32 x 512 by 512 x 128, 45 us here against 33 us for U @ dz.T
+        and 2 us for the copy (a training batch took 3-6% less time; the
+        weights came out the same to the bit).
+        """
+        np.matmul(U, dz.T, out=dh_T)
+        np.copyto(dh, dh_T.T)
 
     def _activation_slopes(self, gates, out):
         """dgate/dz at every step, from the gate values: sigma' for i, f, o, tanh' for g."""
