@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from npseq2seq import LSTM, Dense, lstm_step_backward, lstm_step_forward
@@ -115,6 +115,9 @@ def reference_sequence(layer, x, h, c, d_outputs, dh_final, dc_final):
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 6), steps=st.integers(1, 12), d=st.integers(1, 7), u=st.integers(1, 9),
        seed=st.integers(0, 2**32 - 1), activation=st.sampled_from(ACTIVATIONS))
+# both ways of making dh = dz @ U.T (see LSTM._back_through_U): 4n <= u, and 4n > u
+@example(n=2, steps=4, d=3, u=8, seed=1, activation="sigmoid")
+@example(n=3, steps=4, d=3, u=8, seed=1, activation="sigmoid")
 def test_layer_equals_loop_of_reference_steps(n, steps, d, u, seed, activation):
     rng = np.random.default_rng(seed)
     layer = LSTM(d, u, recurrent_activation=activation, seed=seed, dtype=np.float64)

@@ -501,7 +501,8 @@ class LSTM:
         dh, dc = self._final_state_gradient(d_state, buffer("dh", n, u), buffer("dc", n, u))
         dz = buffer("dz", steps, n, 4 * u)              # dL/dz_t for every t
         slope = self._activation_slopes(gates, buffer("slope", steps, n, 4 * u))
-        through_c, dh_T = buffer("through_c", n, u), buffer("dh_T", u, n)
+        through_c = buffer("through_c", n, u)
+        dh_T = buffer("dh_T", u, n) if 4 * n <= u else None    # see _back_through_U
         dz_at, slope_at, c_at, tanh_c_at = (
             _at_each_step(workspace, name, array)
             for name, array in (("dz", dz), ("slope", slope), ("cs", cs), ("tanh_cs", tanh_cs)))
@@ -527,23 +528,32 @@ class LSTM:
             dc *= f                                     # dc_{t-1} = dc * f
             dz_at[t] *= slope_at[t]                     # dz = d(gate) * gate'(z)
             if t > 0 or initial_state_gradient:
-                self._back_through_U(dz_at[t], U, dh_T, dh)     # dh_{t-1} = dz @ U.T
+                self._back_through_U(dz_at[t], U, dh, dh_T)     # dh_{t-1} = dz @ U.T
         if norms is not None:
             trace["dh"], trace["dc"] = norms
         dx = self._accumulate_weight_gradients(x, hs, dz, buffer)
         return dx, ((dh, dc) if initial_state_gradient else (None, None))
 
     @staticmethod
-    def _back_through_U(dz, U, dh_T, dh):
-        """dh = dz @ U.T, made as its transpose U @ dz.T in dh_T (u, N), then copied.
+    def _back_through_U(dz, U, dh, dh_T):
+        """dh = dz @ U.T, written into dh (N, u).
 
-        OpenBLAS multiplies by the transposed view U.T more slowly: for the
-        tutorial's 32 x 512 by 512 x 128, 45 us here against 33 us for U @ dz.T
-        and 2 us for the copy (a training batch took 3-6% less time; the
-        weights came out the same to the bit).
+        dh_T None: as written. dh_T a (u, N) buffer: made as the transpose
+        U @ dz.T there, then copied into dh. OpenBLAS multiplies by the
+        transposed view U.T slowly when there are few rows: here, for the
+        tutorial's 32 rows of 128 units, 42-45 us against 32-33 us for U @ dz.T
+        and 2 us for the copy (a training batch took 3-6% less time), and
+        0.66-0.88 of the time at 32-128 rows of 256 and 512 units. Between a
+        quarter and half as many rows as units the two were about even, and
+        beyond that U @ dz.T lost (2.1x slower at 512 rows of 64 units), so
+        backward asks for it up to a quarter. They gave the same numbers to
+        the bit at every shape tried.
         """
-        np.matmul(U, dz.T, out=dh_T)
-        np.copyto(dh, dh_T.T)
+        if dh_T is None:
+            np.matmul(dz, U.T, out=dh)
+        else:
+            np.matmul(U, dz.T, out=dh_T)
+            np.copyto(dh, dh_T.T)
 
     def _activation_slopes(self, gates, out):
         """dgate/dz at every step, from the gate values: sigma' for i, f, o, tanh' for g."""
