@@ -5,7 +5,8 @@
 For the tutorial's run (batch 32, 6 source and 3 target steps, 128 units, 51
 classes, float32), one training batch needs at least:
 - products: the recurrent product of every step but the encoder's first,
-  dh_{t-1} = dz U^T of every step but the encoder's first, the weight gradients
+  dh_{t-1} = dz U^T of every step but the encoder's first (made as U dz^T, the
+  faster of the two here: see LSTM._back_through_U), the weight gradients
   of both LSTMs (each one product over all steps of the stacked rows
   [h_{t-1} | x_t | 1], as npseq2seq makes them), and Dense's three products;
 - transcendentals: exp over all four gate blocks (the sigmoid's; the
@@ -48,7 +49,7 @@ def best_of(work, repeats=7, number=200):
 
 def products():
     h, dz, Uk = array(N, U), array(N, 4 * U), array(U, 4 * U)
-    step_out, back_out = np.empty((N, 4 * U), np.float32), np.empty((N, U), np.float32)
+    step_out, back_out = np.empty((N, 4 * U), np.float32), np.empty((U, N), np.float32)
     steps = T_IN - 1 + T_OUT
     stacked = {t: array(t * N, U + V + 1) for t in (T_IN, T_OUT)}   # [h_{t-1} | x_t | 1]
     dzs = {t: array(t * N, 4 * U) for t in (T_IN, T_OUT)}
@@ -59,7 +60,7 @@ def products():
     def batch():
         for _ in range(steps):
             np.matmul(h, Uk, out=step_out)
-            np.matmul(dz, Uk.T, out=back_out)
+            np.matmul(Uk, dz.T, out=back_out)
         for t in (T_IN, T_OUT):
             np.matmul(stacked[t].T, dzs[t], out=d_stacked)
         np.matmul(x, Wd, out=logits)
