@@ -48,6 +48,7 @@ import weakref
 
 import numpy as np
 
+from ..child_process import child_environment
 from ..optimizers import get_optimizer
 
 __all__ = ["TrainingWorker", "batch_rows", "squared_sum"]
@@ -289,9 +290,7 @@ def _carve(mapping, n, dtype):
 
 def _start(model, path, nbytes):
     """The worker: this module's _main in the same Python, BLAS on one thread, pipes for talk."""
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env = child_environment(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     process = subprocess.Popen([sys.executable, "-c", f"from {__name__} import _main; _main()"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes)
