@@ -10,13 +10,17 @@ checks. Every user error ends as one line on stderr and exit status 2;
 """
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
 from . import gradcheck
-from .io import check_writable, load, read_npz, torch_to_keras
+from .child_process import child_environment
+from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .optimizers import Adam
@@ -314,18 +318,56 @@ def run_exercise(args):
     print(exercises.template(args.name), end="")
 
 
+CHECK_TIMEOUT = 60      # seconds
+
+
 def add_check(commands):
     sub = _command(commands, "check", "grade the exercise functions a file defines, saying "
                    "where any error is", run_check)
     sub.add_argument("file", help="a .py file defining e.g. lstm_step_backward")
+    sub.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, metavar="SECONDS",
+                     help=f"stop an answer still running after this long (default "
+                          f"{CHECK_TIMEOUT})")
 
 
 def run_check(args):
+    """Grade in a child process: an answer that never returns is stopped after
+    --timeout seconds, and one that ends its process (os._exit, a crash) is named,
+    not taken for a pass. The child hands its reports back in a file."""
+    if not args.timeout > 0:
+        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    with tempfile.TemporaryDirectory() as folder:
+        result_path = os.path.join(folder, "result.json")
+        command = [sys.executable, "-c", "import sys; from npseq2seq.cli import check_here; "
+                   "check_here(*sys.argv[1:])", args.file, result_path]
+        try:
+            status = subprocess.run(command, env=child_environment(), timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{args.file}: the answer was still running after "
+                               f"{args.timeout:g} s (an endless loop?), so it was stopped; "
+                               f"--timeout SECONDS allows more") from None
+        if not os.path.exists(result_path):
+            raise ChildProcessError(f"{args.file}: the answer ended the grading process "
+                                    f"(exit status {status.returncode}) before it was graded")
+        with open(result_path) as file:
+            result = json.load(file)
+    if "error" in result:
+        raise ValueError(result["error"])
+    print("\n\n".join(result["reports"]))
+    return 0 if result["passed"] else 1
+
+
+def check_here(path, result_path):
+    """`check`'s child: grade the file, and write the reports (or the error) as JSON."""
     from . import exercises
 
-    reports = exercises.check_file(args.file)
-    print("\n\n".join(str(report) for report in reports))
-    return 0 if all(report.passed for report in reports) else 1
+    try:
+        reports = exercises.check_file(path)
+        result = {"reports": [str(report) for report in reports],
+                  "passed": all(report.passed for report in reports)}
+    except (ValueError, OSError) as error:
+        result = {"error": str(error)}
+    write_atomically(result_path, lambda file: file.write(json.dumps(result).encode()))
 
 
 # -- import ----------------------------------------------------------------------------

@@ -298,6 +298,33 @@ def test_check_command_errors_are_one_line(tmp_path, capsys):
     assert "could not be imported: SyntaxError" in capsys.readouterr().err
 
 
+def test_check_stops_an_answer_that_never_returns(tmp_path, capsys):
+    # before, `npseq2seq check` waited for ever on an endless loop
+    path = tmp_path / "answer.py"
+    path.write_text(STEP.replace("dx = dz @ W.T", "while True: pass"))
+    assert main(["check", str(path), "--timeout", "2"]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq check: error: {path}: the answer was still running after 2 s (an endless "
+        f"loop?), so it was stopped; --timeout SECONDS allows more\n")
+
+
+def test_check_names_an_answer_that_ends_the_process(tmp_path, capsys):
+    # before, os._exit(0) ended `npseq2seq check` with no output and status 0: a pass
+    path = tmp_path / "answer.py"
+    path.write_text(STEP.replace("dx = dz @ W.T", "import os; os._exit(0)"))
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq check: error: {path}: the answer ended the grading process (exit status "
+        f"0) before it was graded\n")
+
+
+def test_check_refuses_a_timeout_that_is_not_positive(tmp_path, capsys):
+    path = tmp_path / "answer.py"
+    path.write_text(STEP)
+    assert main(["check", str(path), "--timeout", "0"]) == 2
+    assert "--timeout must be a positive number of seconds, got 0" in capsys.readouterr().err
+
+
 def test_odd_return_values_are_reported_not_crashed_on():
     report = grade(STEP, "lstm_step_backward", "return dx, dh_prev, dc_prev, dW, dU, db",
                    "return dx, [[1, 2], [3]], None, 'dW', dU, db")
