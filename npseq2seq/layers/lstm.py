@@ -540,14 +540,17 @@ class LSTM:
 
         dh_T None: as written. dh_T a (u, N) buffer: made as the transpose
         U @ dz.T there, then copied into dh. OpenBLAS multiplies by the
-        transposed view U.T slowly when there are few rows: here, for the
-        tutorial's 32 rows of 128 units, 42-45 us against 32-33 us for U @ dz.T
-        and 2 us for the copy (a training batch took 3-6% less time), and
-        0.66-0.88 of the time at 32-128 rows of 256 and 512 units. Between a
-        quarter and half as many rows as units the two were about even, and
-        beyond that U @ dz.T lost (2.1x slower at 512 rows of 64 units), so
-        backward asks for it up to a quarter. They gave the same numbers to
-        the bit at every shape tried.
+        transposed view U.T slowly when there are few rows. Here, for the
+        tutorial's 32 rows of 128 units: 42-45 us against 32-33 us for U @ dz.T
+        and 2 us for the copy (a training batch took 3-6% less time); on one
+        thread, as each half of fit(workers=2) runs, 54 us against 31 us for
+        16 rows (a batch took 8-9% less); at 8-128 rows of 256 and 512 units,
+        on one thread or two, 0.46-0.91 of the time. Between a quarter and half
+        as many rows as units the two were about even, and beyond that
+        U @ dz.T lost (2.1x slower at 512 rows of 64 units), so backward asks
+        for it up to a quarter (where it lost about a microsecond, at 8-16 rows
+        of 64 units and 8 of 128). They gave the same numbers to the bit at
+        every shape tried.
         """
         if dh_T is None:
             np.matmul(dz, U.T, out=dh)
