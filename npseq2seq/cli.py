@@ -85,11 +85,40 @@ def _command(commands, name, help_text, run):
     return sub
 
 
+def at_least(minimum):
+    """An argparse type: an integer of at least `minimum`. argparse puts the option's
+    name before its message ("argument --samples: must be at least 1, got 0"), where the
+    library, which checks too, would name its parameter (n_samples)."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return integer
+
+
+def positive_number(text):
+    """An argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+COUNT, SEED = at_least(1), at_least(0)
+
+
 def _add_task_options(sub, samples, n_in=6, n_out=3, cardinality=51):
-    sub.add_argument("--samples", type=int, default=samples, help=f"sequences (default {samples})")
-    sub.add_argument("--n-in", type=int, default=n_in, help=f"source length (default {n_in})")
-    sub.add_argument("--n-out", type=int, default=n_out, help=f"target length (default {n_out})")
-    sub.add_argument("--cardinality", type=int, default=cardinality,
+    sub.add_argument("--samples", type=COUNT, default=samples, help=f"sequences (default {samples})")
+    sub.add_argument("--n-in", type=COUNT, default=n_in, help=f"source length (default {n_in})")
+    sub.add_argument("--n-out", type=COUNT, default=n_out, help=f"target length (default {n_out})")
+    sub.add_argument("--cardinality", type=at_least(2), default=cardinality,
                      help=f"vocabulary size incl. the start token 0 (default {cardinality})")
 
 
@@ -102,14 +131,14 @@ def add_train(commands):
     sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder",
                      help="encoder-decoder (the tutorial's, default): (h, c) handed over, "
                           "teacher forcing; repeat-vector: the encoder's h repeated n_out times")
-    sub.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
-    sub.add_argument("--epochs", type=int, default=1, help="epochs (default 1)")
-    sub.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    sub.add_argument("--learning-rate", type=float, default=0.002,
+    sub.add_argument("--units", type=COUNT, default=128, help="LSTM units (default 128)")
+    sub.add_argument("--epochs", type=at_least(0), default=1, help="epochs (default 1)")
+    sub.add_argument("--batch-size", type=COUNT, default=32, help="batch size (default 32)")
+    sub.add_argument("--learning-rate", type=positive_number, default=0.002,
                      help="Adam's learning rate (default 0.002; Keras's default 0.001 reaches "
                           "98.9-99.2%% exact after one epoch, 0.002 reaches 99.7-100%%)")
-    sub.add_argument("--seed", type=int, default=1, help="seed for data and weights (default 1)")
-    sub.add_argument("--test-samples", type=int, default=1000,
+    sub.add_argument("--seed", type=SEED, default=1, help="seed for data and weights (default 1)")
+    sub.add_argument("--test-samples", type=COUNT, default=1000,
                      help="held-out sequences for the accuracy (default 1000)")
     sub.add_argument("--save", metavar="PATH", help="write the trained model to PATH (.npz)")
     sub.add_argument("--checkpoint", metavar="PATH",
@@ -178,8 +207,8 @@ def add_evaluate(commands):
     sub = _command(commands, "evaluate", "evaluate a saved model on new reversal sequences",
                    run_evaluate)
     sub.add_argument("model", help="a model file written by `train --save`")
-    sub.add_argument("--samples", type=int, default=1000, help="sequences (default 1000)")
-    sub.add_argument("--seed", type=int, default=12345, help="seed for the sequences")
+    sub.add_argument("--samples", type=COUNT, default=1000, help="sequences (default 1000)")
+    sub.add_argument("--seed", type=SEED, default=12345, help="seed for the sequences")
 
 
 def run_evaluate(args):
@@ -199,7 +228,7 @@ def add_predict(commands):
                    run_predict)
     sub.add_argument("model", help="a model file written by `train --save`")
     sub.add_argument("tokens", type=int, nargs="+", help="the source integers")
-    sub.add_argument("--steps", type=int, help="output length (default: the trained length)")
+    sub.add_argument("--steps", type=COUNT, help="output length (default: the trained length)")
 
 
 def run_predict(args):
@@ -217,9 +246,9 @@ def add_gradcheck(commands):
     sub.add_argument("model_file", nargs="?", help="check this saved model's weights "
                      "(default: a small random model)")
     sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder")
-    sub.add_argument("--units", type=int, default=4, help="LSTM units (default 4)")
+    sub.add_argument("--units", type=COUNT, default=4, help="LSTM units (default 4)")
     _add_task_options(sub, samples=3, n_in=5, n_out=3, cardinality=7)
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--seed", type=SEED, default=0)
     sub.add_argument("--full", action="store_true",
                      help=f"check every weight even in a model of more than {FULL_CHECK_LIMIT:,} "
                           f"(slow); by default such a model is checked along random directions")
@@ -257,15 +286,15 @@ def add_bptt_trace(commands):
     sub.add_argument("model_file", nargs="?", help="trace this saved model (default: a new, "
                      "untrained model; see --train)")
     sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder")
-    sub.add_argument("--units", type=int, default=128, help="LSTM units (default 128)")
-    sub.add_argument("--samples", type=int, default=100,
+    sub.add_argument("--units", type=COUNT, default=128, help="LSTM units (default 128)")
+    sub.add_argument("--samples", type=COUNT, default=100,
                      help="sequences in the traced batch (default 100)")
-    sub.add_argument("--n-in", type=int, help="source length (default 6, or the saved model's)")
-    sub.add_argument("--n-out", type=int, default=3, help="target length (default 3)")
-    sub.add_argument("--cardinality", type=int, default=51, help="vocabulary size (default 51)")
-    sub.add_argument("--train", type=int, default=0, metavar="N",
+    sub.add_argument("--n-in", type=COUNT, help="source length (default 6, or the saved model's)")
+    sub.add_argument("--n-out", type=COUNT, default=3, help="target length (default 3)")
+    sub.add_argument("--cardinality", type=at_least(2), default=51, help="vocabulary size (default 51)")
+    sub.add_argument("--train", type=at_least(0), default=0, metavar="N",
                      help="first train the model for one epoch on N new sequences")
-    sub.add_argument("--seed", type=int, default=1, help="seed for weights and data (default 1)")
+    sub.add_argument("--seed", type=SEED, default=1, help="seed for weights and data (default 1)")
     sub.add_argument("--plot", metavar="FILE.png", help="also draw the trace (needs matplotlib)")
 
 
@@ -325,7 +354,7 @@ def add_check(commands):
     sub = _command(commands, "check", "grade the exercise functions a file defines, saying "
                    "where any error is", run_check)
     sub.add_argument("file", help="a .py file defining e.g. lstm_step_backward")
-    sub.add_argument("--timeout", type=float, default=CHECK_TIMEOUT, metavar="SECONDS",
+    sub.add_argument("--timeout", type=positive_number, default=CHECK_TIMEOUT, metavar="SECONDS",
                      help=f"stop an answer still running after this long (default "
                           f"{CHECK_TIMEOUT})")
 
@@ -334,8 +363,6 @@ def run_check(args):
     """Grade in a child process: an answer that never returns is stopped after
     --timeout seconds, and one that ends its process (os._exit, a crash) is named,
     not taken for a pass. The child hands its reports back in a file."""
-    if not args.timeout > 0:
-        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     with tempfile.TemporaryDirectory() as folder:
         result_path = os.path.join(folder, "result.json")
         command = [sys.executable, "-c", "import sys; from npseq2seq.cli import check_here; "
@@ -385,8 +412,8 @@ def add_import(commands):
                      choices=["sigmoid", "hard_sigmoid", "hard_sigmoid_keras3"],
                      help="as the model was trained: sigmoid (default), hard_sigmoid (Keras "
                           "2.0-2.2), hard_sigmoid_keras3 (Keras 3); read from a .keras file")
-    sub.add_argument("--n-in", type=int, default=6, help="source length, for evaluate (default 6)")
-    sub.add_argument("--n-out", type=int, default=None,
+    sub.add_argument("--n-in", type=COUNT, default=6, help="source length, for evaluate (default 6)")
+    sub.add_argument("--n-out", type=COUNT, default=None,
                      help="output length (default: a .keras file's RepeatVector length, else 3)")
 
 

@@ -62,12 +62,27 @@ def test_gradcheck_of_a_saved_model(trained, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["predict", "missing.npz", "1", "2"], "no such model file: missing.npz"),
-    (["train", "--samples", "0"], "n_samples must be at least 1, got 0"),
 ])
 def test_user_errors_are_one_line_on_stderr(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--samples", "0"], "argument --samples: must be at least 1, got 0"),
+    (["train", "--units", "3.5"], "argument --units: expected an integer, got '3.5'"),
+    (["train", "--learning-rate", "-1"], "argument --learning-rate: must be a positive number, "
+                                         "got -1"),
+    (["train", "--seed", "-2"], "argument --seed: must be at least 0, got -2"),
+    (["bptt-trace", "--cardinality", "1"], "argument --cardinality: must be at least 2, got 1"),
+])
+def test_a_bad_option_value_is_named_by_its_option(argv, message, capsys):
+    # before, the library named its own parameter: "n_samples must be at least 1, got 0"
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and message in err
 
 
 def test_out_of_range_token_is_a_user_error(trained, capsys):

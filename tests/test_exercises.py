@@ -321,8 +321,10 @@ def test_check_names_an_answer_that_ends_the_process(tmp_path, capsys):
 def test_check_refuses_a_timeout_that_is_not_positive(tmp_path, capsys):
     path = tmp_path / "answer.py"
     path.write_text(STEP)
-    assert main(["check", str(path), "--timeout", "0"]) == 2
-    assert "--timeout must be a positive number of seconds, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", str(path), "--timeout", "0"])
+    assert exit_.value.code == 2
+    assert "argument --timeout: must be a positive number, got 0" in capsys.readouterr().err
 
 
 def test_odd_return_values_are_reported_not_crashed_on():
