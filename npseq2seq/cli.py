@@ -115,7 +115,8 @@ COUNT, SEED = at_least(1), at_least(0)
 
 
 def _add_task_options(sub, samples, n_in=6, n_out=3, cardinality=51):
-    sub.add_argument("--samples", type=COUNT, default=samples, help=f"sequences (default {samples})")
+    sub.add_argument("--samples", type=COUNT, default=samples,
+                     help=f"sequences (default {samples})")
     sub.add_argument("--n-in", type=COUNT, default=n_in, help=f"source length (default {n_in})")
     sub.add_argument("--n-out", type=COUNT, default=n_out, help=f"target length (default {n_out})")
     sub.add_argument("--cardinality", type=at_least(2), default=cardinality,
@@ -291,7 +292,8 @@ def add_bptt_trace(commands):
                      help="sequences in the traced batch (default 100)")
     sub.add_argument("--n-in", type=COUNT, help="source length (default 6, or the saved model's)")
     sub.add_argument("--n-out", type=COUNT, default=3, help="target length (default 3)")
-    sub.add_argument("--cardinality", type=at_least(2), default=51, help="vocabulary size (default 51)")
+    sub.add_argument("--cardinality", type=at_least(2), default=51,
+                     help="vocabulary size (default 51)")
     sub.add_argument("--train", type=at_least(0), default=0, metavar="N",
                      help="first train the model for one epoch on N new sequences")
     sub.add_argument("--seed", type=SEED, default=1, help="seed for weights and data (default 1)")
@@ -368,14 +370,16 @@ def run_check(args):
         command = [sys.executable, "-c", "import sys; from npseq2seq.cli import check_here; "
                    "check_here(*sys.argv[1:])", args.file, result_path]
         try:
-            status = subprocess.run(command, env=child_environment(), timeout=args.timeout)
+            child = subprocess.run(command, env=child_environment(), timeout=args.timeout)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{args.file}: the answer was still running after "
                                f"{args.timeout:g} s (an endless loop?), so it was stopped; "
                                f"--timeout SECONDS allows more") from None
         if not os.path.exists(result_path):
+            code = child.returncode
+            how = f"exit status {code}" if code >= 0 else f"killed by signal {-code}"
             raise ChildProcessError(f"{args.file}: the answer ended the grading process "
-                                    f"(exit status {status.returncode}) before it was graded")
+                                    f"({how}) before it was graded")
         with open(result_path) as file:
             result = json.load(file)
     if "error" in result:
@@ -412,7 +416,8 @@ def add_import(commands):
                      choices=["sigmoid", "hard_sigmoid", "hard_sigmoid_keras3"],
                      help="as the model was trained: sigmoid (default), hard_sigmoid (Keras "
                           "2.0-2.2), hard_sigmoid_keras3 (Keras 3); read from a .keras file")
-    sub.add_argument("--n-in", type=COUNT, default=6, help="source length, for evaluate (default 6)")
+    sub.add_argument("--n-in", type=COUNT, default=6,
+                     help="source length, for evaluate (default 6)")
     sub.add_argument("--n-out", type=COUNT, default=None,
                      help="output length (default: a .keras file's RepeatVector length, else 3)")
 

@@ -6,6 +6,7 @@ single line changed, as a real mistake would be.
 """
 
 import ast
+import signal
 
 import pytest
 
@@ -308,14 +309,19 @@ def test_check_stops_an_answer_that_never_returns(tmp_path, capsys):
         f"loop?), so it was stopped; --timeout SECONDS allows more\n")
 
 
-def test_check_names_an_answer_that_ends_the_process(tmp_path, capsys):
+@pytest.mark.parametrize("line, how", [
+    ("import os; os._exit(0)", "exit status 0"),
+    pytest.param("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "killed by signal 9",
+                 marks=pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL")),
+])
+def test_check_names_an_answer_that_ends_the_process(tmp_path, capsys, line, how):
     # before, os._exit(0) ended `npseq2seq check` with no output and status 0: a pass
     path = tmp_path / "answer.py"
-    path.write_text(STEP.replace("dx = dz @ W.T", "import os; os._exit(0)"))
+    path.write_text(STEP.replace("dx = dz @ W.T", line))
     assert main(["check", str(path)]) == 2
     assert capsys.readouterr().err == (
-        f"npseq2seq check: error: {path}: the answer ended the grading process (exit status "
-        f"0) before it was graded\n")
+        f"npseq2seq check: error: {path}: the answer ended the grading process ({how}) "
+        f"before it was graded\n")
 
 
 def test_check_refuses_a_timeout_that_is_not_positive(tmp_path, capsys):
