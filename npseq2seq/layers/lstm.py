@@ -542,7 +542,7 @@ class LSTM:
         U @ dz.T there, then copied into dh. OpenBLAS multiplies by the
         transposed view U.T slowly when there are few rows. Here, for the
         tutorial's 32 rows of 128 units: 42-45 us against 32-33 us for U @ dz.T
-        and 2 us for the copy (a training batch took 3-6% less time); on one
+        and 2 us for the copy (a training batch took 2-6% less time); on one
         thread, as each half of fit(workers=2) runs, 54 us against 31 us for
         16 rows (a batch took 8-9% less); at 8-128 rows of 256 and 512 units,
         on one thread or two, 0.46-0.91 of the time. Between a quarter and half
