@@ -172,7 +172,14 @@ def run_train(args):
         print(f"saved {args.save}")
 
 
+def _check_lengths(n_in, n_out):
+    """The options' names for the library's 'n_out must be at most n_in'."""
+    if n_out > n_in:
+        raise ValueError(f"--n-out must be at most --n-in ({n_in}), got {n_out}")
+
+
 def _fresh(args):
+    _check_lengths(args.n_in, args.n_out)
     model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed)
     model.metadata["task"] = {"n_in": args.n_in, "n_out": args.n_out,
                               "cardinality": args.cardinality}
@@ -264,6 +271,7 @@ def run_gradcheck(args):
         task = model.metadata.get("task") or {"n_in": args.n_in, "n_out": args.n_out,
                                               "cardinality": model.n_features}
     else:
+        _check_lengths(args.n_in, args.n_out)
         task = {"n_in": args.n_in, "n_out": args.n_out, "cardinality": args.cardinality}
         model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed,
                             np.float64)
@@ -327,6 +335,7 @@ def _traced_model(args):
         task = {"n_in": 6, "n_out": args.n_out, "cardinality": args.cardinality}
     if args.n_in is not None:
         task["n_in"] = args.n_in
+    _check_lengths(task["n_in"], task["n_out"])
     return model, task
 
 

@@ -62,6 +62,10 @@ def test_gradcheck_of_a_saved_model(trained, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["predict", "missing.npz", "1", "2"], "no such model file: missing.npz"),
+    # named by the options (before: "n_out must be at most n_in (6), got 9")
+    (["train", "--n-out", "9"], "--n-out must be at most --n-in (6), got 9"),
+    (["gradcheck", "--n-in", "2"], "--n-out must be at most --n-in (2), got 3"),
+    (["bptt-trace", "--n-in", "2"], "--n-out must be at most --n-in (2), got 3"),
 ])
 def test_user_errors_are_one_line_on_stderr(argv, message, capsys):
     assert main(argv) == 2
