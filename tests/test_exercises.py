@@ -324,6 +324,13 @@ def test_check_names_an_answer_that_ends_the_process(tmp_path, capsys, line, how
         f"before it was graded\n")
 
 
+def test_check_says_a_folder_is_not_a_file(tmp_path, capsys):
+    # before, it said "no such file" of a folder that is there
+    assert main(["check", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq check: error: {tmp_path} is a folder, not a .py file\n")
+
+
 def test_check_refuses_a_timeout_that_is_not_positive(tmp_path, capsys):
     path = tmp_path / "answer.py"
     path.write_text(STEP)

@@ -74,6 +74,8 @@ def _defined_in(module, name):
 
 
 def _import_file(path):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder, not a .py file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     name = f"npseq2seq_student_{abs(hash(os.path.abspath(path)))}"
