@@ -376,8 +376,8 @@ def run_check(args):
     not taken for a pass. The child hands its reports back in a file."""
     with tempfile.TemporaryDirectory() as folder:
         result_path = os.path.join(folder, "result.json")
-        command = [sys.executable, "-c", "import sys; from npseq2seq.cli import check_here; "
-                   "check_here(*sys.argv[1:])", args.file, result_path]
+        command = [sys.executable, "-c", "import sys; from npseq2seq.cli import check_child; "
+                   "check_child(*sys.argv[1:])", args.file, result_path]
         try:
             child = subprocess.run(command, env=child_environment(), timeout=args.timeout)
         except subprocess.TimeoutExpired:
@@ -397,8 +397,18 @@ def run_check(args):
     return 0 if result["passed"] else 1
 
 
+def check_child(path, result_path):
+    """`check`'s child process: check_here, then exit at once. Python would wait
+    at exit for threads the answer started, and a graded answer would be
+    reported as still running."""
+    check_here(path, result_path)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def check_here(path, result_path):
-    """`check`'s child: grade the file, and write the reports (or the error) as JSON."""
+    """Grade the file, and write the reports (or the error) as JSON."""
     from . import exercises
 
     try:

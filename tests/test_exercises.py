@@ -324,6 +324,16 @@ def test_check_names_an_answer_that_ends_the_process(tmp_path, capsys, line, how
         f"before it was graded\n")
 
 
+def test_check_grades_an_answer_that_leaves_a_thread_running(tmp_path, capsys):
+    # before, the graded child waited for the answer's thread at exit, and the
+    # grade was reported as a timeout
+    path = tmp_path / "answer.py"
+    path.write_text("import threading, time\n"
+                    "threading.Thread(target=time.sleep, args=(3600,)).start()\n" + STEP)
+    assert main(["check", str(path), "--timeout", "20"]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
 def test_check_says_a_folder_is_not_a_file(tmp_path, capsys):
     # before, it said "no such file" of a folder that is there
     assert main(["check", str(tmp_path)]) == 2
