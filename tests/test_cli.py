@@ -73,6 +73,14 @@ def test_user_errors_are_one_line_on_stderr(argv, message, capsys):
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
+def test_bptt_trace_names_the_saved_models_target_length(trained, capsys):
+    # before: "--n-out must be at most --n-in (1), got 3", of an --n-out never given
+    assert main(["bptt-trace", str(trained), "--n-in", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "npseq2seq bptt-trace: error: --n-in must be at least the saved model's target "
+        "length (3), got 1\n")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--samples", "0"], "argument --samples: must be at least 1, got 0"),
     (["train", "--units", "3.5"], "argument --units: expected an integer, got '3.5'"),
