@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 
 from .. import blas_threads
-from ..initializers import float_dtype, make_rng, seed_sequence
+from ..initializers import float_dtype, seed_sequence
 from ..io import check_writable
 from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
@@ -58,7 +58,7 @@ class Seq2SeqModel:
         self.recurrent_activation, self.seed = recurrent_activation, seed
         self.dtype = dtype = float_dtype(dtype)
         init_seed, shuffle_seed = seed_sequence(seed).spawn(2)
-        rng = make_rng(np.random.default_rng(init_seed))
+        rng = np.random.default_rng(init_seed)
         u = self.n_units
         self.encoder = LSTM(self.n_features, u, recurrent_activation, seed=rng, dtype=dtype)
         self.decoder = LSTM(decoder_input_dim, u, recurrent_activation, seed=rng, dtype=dtype)
