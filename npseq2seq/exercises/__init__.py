@@ -58,7 +58,12 @@ def check(student_fn, exercise=None, seed=0):
 
 
 def check_file(path, seed=0):
-    """Import a student's file and grade every exercise function it defines."""
+    """Import a student's file and grade every exercise function it defines.
+
+    The file runs in this process, with no time limit: an endless loop hangs
+    the caller, and os._exit ends it. `npseq2seq check FILE` grades in a
+    process of its own, with a time limit.
+    """
     module = _import_file(path)
     found = [name for name in _BY_FUNCTION if _defined_in(module, name)]
     if not found:
