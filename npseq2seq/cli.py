@@ -335,10 +335,11 @@ def _traced_model(args):
         task = {"n_in": 6, "n_out": args.n_out, "cardinality": args.cardinality}
     if args.n_in is not None:
         task["n_in"] = args.n_in
-    if args.model_file and task["n_out"] > task["n_in"]:    # (--n-out is not read then)
+    if not args.model_file:
+        _check_lengths(task["n_in"], task["n_out"])
+    elif task["n_out"] > task["n_in"]:      # the target length came from the file, not --n-out
         raise ValueError(f"--n-in must be at least the saved model's target length "
                          f"({task['n_out']}), got {task['n_in']}")
-    _check_lengths(task["n_in"], task["n_out"])
     return model, task
 
 
