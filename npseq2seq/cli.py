@@ -402,17 +402,9 @@ def run_check(args):
 
 
 def check_child(path, result_path):
-    """`check`'s child process: check_here, then exit at once. Python would wait
-    at exit for threads the answer started, and a graded answer would be
-    reported as still running."""
-    check_here(path, result_path)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def check_here(path, result_path):
-    """Grade the file, and write the reports (or the error) as JSON."""
+    """`check`'s child process: grade the file, write the reports (or the error)
+    as JSON, and exit at once. Python would wait at exit for threads the answer
+    started, and a graded answer would be reported as still running."""
     from . import exercises
 
     try:
@@ -422,6 +414,9 @@ def check_here(path, result_path):
     except (ValueError, OSError) as error:
         result = {"error": str(error)}
     write_atomically(result_path, lambda file: file.write(json.dumps(result).encode()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # -- import ----------------------------------------------------------------------------
