@@ -83,7 +83,8 @@ def mean_squared_error(predictions, targets, mask=None):
 def accuracy(logits, targets, mask=None):
     """Keras's `acc` for sequences: the mean over (sample, step) of argmax agreement.
 
-    `targets` are integer classes (...) or one-hot (..., V).
+    `targets` are integer classes (...) or one-hot (..., V). Returns a
+    Python float (as Keras's History holds), whatever the mask.
     """
     logits = np.asarray(logits)
     targets = np.asarray(targets)
@@ -91,7 +92,7 @@ def accuracy(logits, targets, mask=None):
         targets = targets.argmax(axis=-1)
     hits = logits.argmax(axis=-1) == targets
     if mask is None:
-        return np.count_nonzero(hits) / hits.size if hits.size else 0.0
+        return float(np.count_nonzero(hits) / hits.size) if hits.size else 0.0
     weights, total = _step_weights(mask, logits.shape[:-1], np.float64)
     return float(np.sum(weights * hits) / total)
 

@@ -106,6 +106,13 @@ def test_accuracy_counts_argmax_agreement_per_step():
     assert accuracy(logits, np.eye(2)[[[0, 0, 0]]]) == pytest.approx(2 / 3)
 
 
+def test_accuracy_is_a_python_float_with_or_without_a_mask():
+    # fit's History and evaluate hold it; a NumPy scalar printed as np.float64(...) there
+    logits, targets = np.array([[[2.0, 1.0], [0.0, 3.0]]]), np.array([[0, 0]])
+    assert type(accuracy(logits, targets)) is float
+    assert type(accuracy(logits, targets, mask=np.array([[1, 0]]))) is float
+
+
 @pytest.mark.parametrize("targets, message", [
     (np.array([[0, 5]]), r"0\.\.2.*from 0 to 5"),
     (np.array([[0, 1, 2]]), r"shape \(1, 2\), got \(1, 3\)"),
