@@ -316,6 +316,23 @@ def test_bad_initial_state_shape_is_named():
         LSTM(3, 4, seed=0).forward(np.ones((2, 3, 3)), (np.zeros((3, 4)), np.zeros((3, 4))))
 
 
+@pytest.mark.parametrize("state, given", [
+    (np.zeros((2, 4)), r"an array of shape \(2, 4\)"),     # h alone: its rows were taken as (h0, c0)
+    ((np.zeros((2, 4)),), "a tuple of length 1"),
+    (3.0, "a float"),
+])
+def test_an_initial_state_that_is_not_a_pair_is_named(state, given):
+    with pytest.raises(TypeError, match=r"must be the pair \(h0, c0\), each \(2, 4\), got " + given):
+        LSTM(3, 4, seed=0).forward(np.ones((2, 3, 3)), state)
+
+
+def test_an_initial_state_stacked_in_one_array_is_the_pair():
+    layer, x = LSTM(3, 4, seed=0), np.ones((2, 3, 3))
+    h0, c0 = np.full((2, 4), 0.5, np.float32), np.full((2, 4), -0.25, np.float32)
+    outputs, _, _ = layer.forward(x, (h0, c0))
+    assert np.array_equal(layer.forward(x, np.stack([h0, c0]))[0], outputs)
+
+
 @pytest.mark.parametrize("layer", [LSTM, Dense])
 @pytest.mark.parametrize("sizes, error, message", [
     ((3.7, 2), TypeError, "input_dim must be an integer, got float 3.7"),

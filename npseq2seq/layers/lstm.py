@@ -228,6 +228,16 @@ def _gate_activation(recurrent_activation, units, dtype, scaled=False, rows=None
     return activate
 
 
+def _described(value):
+    """What a caller passed, for an error message: 'an array of shape (2, 4)',
+    'a tuple of length 1', 'a float'."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__name__}"
+
+
 def is_token_array(x):
     """Integer arrays are token ids; floating arrays are feature vectors."""
     return np.asarray(x).dtype.kind in "iu"
@@ -285,7 +295,8 @@ class LSTM:
             x              (N, T, D) features, or (N, T) integer tokens in 0..D-1
                            (a token picks row `kernel[token]`: exactly what a
                            one-hot vector times `kernel` gives)
-            initial_state  (h0, c0), each (N, u); zeros if None (as Keras)
+            initial_state  (h0, c0), each (N, u), or the two stacked (2, N, u);
+                           zeros if None (as Keras)
             workspace      a Workspace to take buffers from (see workspace.py), or None
         Returns:
             outputs   (N, T, u)  every h_t (Keras `return_sequences=True`)
@@ -648,6 +659,10 @@ class LSTM:
         if state is None:
             zeros = np.zeros((n, self.units), self.dtype)
             return zeros, zeros
+        stacked = isinstance(state, np.ndarray) and state.ndim == 3     # np.stack([h0, c0])
+        if not (isinstance(state, (tuple, list)) or stacked) or len(state) != 2:
+            raise TypeError(f"initial state must be the pair (h0, c0), each ({n}, {self.units}), "
+                            f"got {_described(state)}")
         h0, c0 = (np.asarray(s, dtype=self.dtype) for s in state)
         for name, s in (("h0", h0), ("c0", c0)):
             if s.shape != (n, self.units):
