@@ -45,6 +45,7 @@ class Optimizer:
     def update(self, pairs):
         """Apply one step to every (param, grad) pair, in place."""
         pairs = list(pairs)
+        self._check_pairs(pairs)
         if self.slots is None:
             self.slots = {name: [np.zeros_like(p) for p, _ in pairs] for name in self.slot_names}
         if self._scratch is None or len(self._scratch) != len(pairs):
@@ -54,6 +55,23 @@ class Optimizer:
         for index, ((param, _), grad) in enumerate(zip(pairs, grads)):
             slots = {name: arrays[index] for name, arrays in self.slots.items()}
             self._update_one(param, grad, slots, self._scratch[index])
+
+    def _check_pairs(self, pairs):
+        """Each param a float array (it is updated in place) with a gradient of its
+        shape; and, once the state is made, the parameters it was made for."""
+        for index, (param, grad) in enumerate(pairs):
+            if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+                raise TypeError(f"parameter {index} must be a float NumPy array (it is updated "
+                                f"in place), got {getattr(param, 'dtype', type(param).__name__)}")
+            if np.shape(grad) != param.shape:
+                raise ValueError(f"gradient {index} must have its parameter's shape "
+                                 f"{param.shape}, got {np.shape(grad)}")
+        if self.slots:
+            made_for = [a.shape for a in next(iter(self.slots.values()))]
+            if made_for != [param.shape for param, _ in pairs]:
+                raise ValueError(f"this optimizer's state was made for parameters of shapes "
+                                 f"{made_for}, got {[param.shape for param, _ in pairs]}; "
+                                 f"use a new optimizer for other parameters")
 
     def update_part(self, param, grad, part):
         """One step for param[part] alone: one flat param, its slots made already.
@@ -110,12 +128,34 @@ def _squared_norm(g):
 
 
 def _positive_number(value):
+    return _real(value) and value > 0
+
+
+def _real(value):
     return (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-            and np.isfinite(value) and value > 0)
+            and np.isfinite(value))
+
+
+def _fraction(name, value):
+    """value as a float, if it lies in [0, 1) (a decay rate or a momentum); else ValueError."""
+    if not (_real(value) and 0 <= value < 1):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _epsilon(value):
+    """A positive epsilon: with 0, a weight whose gradient is always 0 (token 0's
+    row of the encoder's kernel, in the tutorial) would become 0 / 0 = NaN."""
+    if not _positive_number(value):
+        raise ValueError(f"epsilon must be a positive number, got {value!r}")
+    return float(value)
 
 
 class Adam(Optimizer):
-    """Adam with Keras defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7."""
+    """Adam with Keras defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7.
+
+    beta_1 and beta_2 lie in [0, 1); epsilon is positive.
+    """
 
     slot_names = ("m", "v")
     config_name = "adam"
@@ -123,7 +163,8 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  clipnorm=None):
         super().__init__(learning_rate, clipnorm)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.beta_1, self.beta_2 = _fraction("beta_1", beta_1), _fraction("beta_2", beta_2)
+        self.epsilon = _epsilon(epsilon)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -157,9 +198,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None):
         super().__init__(learning_rate, clipnorm)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum, self.nesterov = _fraction("momentum", momentum), bool(nesterov)
 
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -190,7 +229,8 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
                  centered=False, clipnorm=None):
         super().__init__(learning_rate, clipnorm)
-        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.rho, self.momentum = _fraction("rho", rho), _fraction("momentum", momentum)
+        self.epsilon = _epsilon(epsilon)
         self.centered = bool(centered)
 
     def _hyperparameters(self):

@@ -108,3 +108,42 @@ def test_get_optimizer_by_name_and_config():
         get_optimizer("adagrad")
     with pytest.raises(ValueError, match="learning_rate must be a positive number, got -1"):
         Adam(learning_rate=-1)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Adam(beta_1=1.0), r"beta_1 must lie in \[0, 1\), got 1\.0"),
+    (lambda: Adam(beta_2=-0.5), r"beta_2 must lie in \[0, 1\), got -0\.5"),
+    (lambda: Adam(epsilon=0), r"epsilon must be a positive number, got 0"),
+    (lambda: RMSprop(rho=1), r"rho must lie in \[0, 1\), got 1"),
+    (lambda: RMSprop(epsilon=float("nan")), r"epsilon must be a positive number, got nan"),
+    (lambda: SGD(momentum="0.9"), r"momentum must lie in \[0, 1\), got '0\.9'"),
+])
+def test_bad_hyperparameters_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_epsilon_zero_would_turn_a_weight_without_gradient_into_nan():
+    # why epsilon must be positive: m = v = 0 makes 0 / (sqrt(0) + 0)
+    param, grad = np.ones(2), np.array([0.5, 0.0])
+    optimizer = Adam()
+    optimizer.epsilon = 0.0                          # past the check, as a test may
+    with np.errstate(invalid="ignore"):
+        optimizer.update([(param, grad)])
+    assert np.isfinite(param[0]) and np.isnan(param[1])
+
+
+def test_update_names_a_gradient_or_parameter_that_does_not_fit():
+    with pytest.raises(ValueError, match=r"gradient 1 must have its parameter's shape \(3,\), got \(4,\)"):
+        Adam().update([(np.zeros(2), np.zeros(2)), (np.zeros(3), np.zeros(4))])
+    with pytest.raises(TypeError, match=r"parameter 0 must be a float NumPy array .*got int64"):
+        Adam().update([(np.zeros(3, np.int64), np.zeros(3))])
+    with pytest.raises(TypeError, match=r"parameter 0 must be a float NumPy array .*got list"):
+        Adam().update([([0.0, 0.0], np.zeros(2))])
+
+
+def test_an_optimizer_refuses_parameters_other_than_those_it_has_state_for():
+    optimizer = Adam()
+    optimizer.update([(np.zeros(3), np.ones(3))])
+    with pytest.raises(ValueError, match=r"made for parameters of shapes \[\(3,\)\], got \[\(4,\)\]"):
+        optimizer.update([(np.zeros(4), np.ones(4))])
