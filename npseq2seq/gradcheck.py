@@ -110,8 +110,15 @@ def _derivative_along(f, move, eps, points):
 
 
 def relative_error(analytic, numeric):
-    """|a - n| / (|a| + |n|) with L2 norms; 0 when both are zero."""
+    """|a - n| / (|a| + |n|) with L2 norms; 0 when both are zero.
+
+    The two must have one shape: NumPy would broadcast a (3,) against a
+    (3, 1) into a (3, 3) difference, and (3,) against (1,) to agreement.
+    """
     a, n = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    if a.shape != n.shape:
+        raise ValueError(f"analytic and numeric gradients must have one shape, "
+                         f"got {a.shape} and {n.shape}")
     scale = np.linalg.norm(a) + np.linalg.norm(n)
     return 0.0 if scale == 0 else float(np.linalg.norm(a - n) / scale)
 

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,13 @@ def test_relative_error_definition():
     assert relative_error([0.0], [0.0]) == 0.0
     assert relative_error([1.0], [0.0]) == 1.0
     assert relative_error([3.0], [1.0]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("numeric", [np.ones(1), np.ones((3, 1))])
+def test_relative_error_refuses_two_shapes(numeric):
+    # broadcasting would compare (3,) with (1,) as equal, and with (3, 1) as a 3 x 3 table
+    with pytest.raises(ValueError, match=rf"one shape, got \(3,\) and {re.escape(str(numeric.shape))}"):
+        relative_error(np.ones(3), numeric)
 
 
 def test_report_table_lists_every_array():
