@@ -455,6 +455,9 @@ def run_import(args):
 
 def _model_from_npz(args):
     arrays = read_npz(args.weights, "weights file", "a .npz of weight arrays")
+    if "__config__" in arrays:
+        raise ValueError(f"{args.weights} is an npseq2seq model file already: no import "
+                         f"needed (npseq2seq evaluate / predict read it, ns.load loads it)")
     if any(name.startswith("encoder.") for name in arrays):
         weights = torch_to_keras(arrays)
     else:

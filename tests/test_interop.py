@@ -238,3 +238,9 @@ def test_cli_import_errors_are_one_line(tmp_path, capsys):
     np.savez(odd, kernel=np.zeros(3))
     assert main(["import", str(odd), "--out", str(tmp_path / "m.npz")]) == 2
     assert "expected arr_0 .. arr_7" in capsys.readouterr().err
+    ours = tmp_path / "ours.npz"
+    ns.EncoderDecoder(5, 2, seed=0).save(ours)
+    assert main(["import", str(ours), "--out", str(tmp_path / "m.npz")]) == 2
+    assert capsys.readouterr().err == (f"npseq2seq import: error: {ours} is an npseq2seq model "
+                                       f"file already: no import needed (npseq2seq evaluate / "
+                                       f"predict read it, ns.load loads it)\n")
