@@ -157,8 +157,6 @@ class Seq2SeqModel:
         return [(layer.params[k], layer.grads[k])
                 for layer in self.layers.values() for k in layer.params]
 
-    # -- training -------------------------------------------------------------
-
     # -- weights from and for Keras and PyTorch ----------------------------------------
 
     @classmethod
@@ -204,6 +202,8 @@ class Seq2SeqModel:
         copy.set_weights(self.get_weights())
         copy.target_length, copy.metadata = self.target_length, dict(self.metadata)
         return copy
+
+    # -- training -------------------------------------------------------------
 
     def loss(self, source, target):
         """Mean cross-entropy on a batch (teacher-forced where the model uses it); no gradients."""
