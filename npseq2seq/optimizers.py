@@ -33,11 +33,8 @@ class Optimizer:
     config_name = None      # the name get_optimizer knows this rule by (subclasses inherit it)
 
     def __init__(self, learning_rate, clipnorm=None):
-        for name, value in (("learning_rate", learning_rate), ("clipnorm", clipnorm)):
-            if value is not None and not _positive_number(value):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        self.learning_rate = float(learning_rate)
-        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.learning_rate = _positive("learning_rate", learning_rate)
+        self.clipnorm = None if clipnorm is None else _positive("clipnorm", clipnorm)
         self.iterations = 0
         self.slots = None          # name -> list of arrays, one per parameter
         self._scratch = None       # work arrays, one per parameter
@@ -127,13 +124,16 @@ def _squared_norm(g):
     return float(g @ g)
 
 
-def _positive_number(value):
-    return _real(value) and value > 0
-
-
 def _real(value):
     return (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
             and np.isfinite(value))
+
+
+def _positive(name, value):
+    """value as a float, if it is a finite number above zero; else ValueError."""
+    if not (_real(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _fraction(name, value):
@@ -143,18 +143,12 @@ def _fraction(name, value):
     return float(value)
 
 
-def _epsilon(value):
-    """A positive epsilon: with 0, a weight whose gradient is always 0 (token 0's
-    row of the encoder's kernel, in the tutorial) would become 0 / 0 = NaN."""
-    if not _positive_number(value):
-        raise ValueError(f"epsilon must be a positive number, got {value!r}")
-    return float(value)
-
-
 class Adam(Optimizer):
     """Adam with Keras defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7.
 
-    beta_1 and beta_2 lie in [0, 1); epsilon is positive.
+    beta_1 and beta_2 lie in [0, 1); epsilon is positive (with 0, a weight whose
+    gradient is always 0, as token 0's row of the encoder's kernel in the
+    tutorial, would become 0 / 0 = NaN).
     """
 
     slot_names = ("m", "v")
@@ -164,7 +158,7 @@ class Adam(Optimizer):
                  clipnorm=None):
         super().__init__(learning_rate, clipnorm)
         self.beta_1, self.beta_2 = _fraction("beta_1", beta_1), _fraction("beta_2", beta_2)
-        self.epsilon = _epsilon(epsilon)
+        self.epsilon = _positive("epsilon", epsilon)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -230,7 +224,7 @@ class RMSprop(Optimizer):
                  centered=False, clipnorm=None):
         super().__init__(learning_rate, clipnorm)
         self.rho, self.momentum = _fraction("rho", rho), _fraction("momentum", momentum)
-        self.epsilon = _epsilon(epsilon)
+        self.epsilon = _positive("epsilon", epsilon)
         self.centered = bool(centered)
 
     def _hyperparameters(self):
