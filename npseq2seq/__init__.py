@@ -1,6 +1,6 @@
 """npseq2seq: the Keras encoder-decoder LSTM in pure NumPy, every derivative by hand."""
 
-from . import activations, exercises, gradcheck, initializers, losses, optimizers
+from . import activations, exercises, gradcheck, initializers, losses, metrics, optimizers
 from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
 from .io import load, save
 from .keras_files import load_keras_file
@@ -8,6 +8,7 @@ from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
 from .tasks import one_hot, one_hot_decode, reversal_task
 from .trace import GradientTrace
 from .losses import accuracy, mean_squared_error, softmax_cross_entropy
+from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .optimizers import SGD, Adam, RMSprop
 
 __version__ = "0.1.0"
@@ -18,7 +19,8 @@ __all__ = [
     "reversal_task", "one_hot", "one_hot_decode",
     "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "accuracy",
+    "accuracy_by_step", "confusion_matrix", "most_confused",
     "Adam", "SGD", "RMSprop",
     "GradientTrace",
-    "activations", "initializers", "losses", "optimizers", "gradcheck", "exercises",
+    "activations", "initializers", "losses", "metrics", "optimizers", "gradcheck", "exercises",
 ]

@@ -22,6 +22,7 @@ from . import gradcheck
 from .child_process import child_environment
 from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
+from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .optimizers import Adam
 from .tasks import reversal_task
@@ -229,6 +230,16 @@ def run_evaluate(args):
     result = model.evaluate(source, target)
     print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")
+    report_mistakes(target, model.predict(source, n_steps=target.shape[1]), model.n_features)
+
+
+def report_mistakes(target, predicted, n_classes, top=5):
+    """Where the greedy decodes go wrong: each step's accuracy and the commonest swaps."""
+    by_step = " ".join(f"{100 * a:.2f}%" for a in accuracy_by_step(target, predicted))
+    print(f"By step: {by_step}")
+    mistakes = most_confused(confusion_matrix(target, predicted, n_classes), top)
+    listed = ", ".join(f"{i} as {j} ({times})" for i, j, times in mistakes)
+    print(f"Commonest mistakes (true as predicted, times): {listed or 'none'}")
 
 
 def add_predict(commands):

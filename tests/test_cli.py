@@ -1,8 +1,10 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from npseq2seq import EncoderDecoder, reversal_task
 from npseq2seq.cli import main
 
 SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
@@ -38,6 +40,39 @@ def test_evaluate_reports(trained, capsys):
     assert main(["evaluate", str(trained), "--samples", "200"]) == 0
     out = capsys.readouterr().out
     assert "seq_acc" in out and "Accuracy: " in out
+
+
+def test_evaluate_reports_each_steps_accuracy_and_the_commonest_mistakes(tmp_path, capsys):
+    path = tmp_path / "untrained.npz"          # untrained, so it makes mistakes to list
+    model = EncoderDecoder(n_features=11, n_units=8, seed=0)
+    model.metadata["task"] = {"n_in": 5, "n_out": 3, "cardinality": 11}
+    model.save(path)
+    assert main(["evaluate", str(path), "--samples", "300", "--seed", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    source, target = reversal_task(300, seed=5, **model.metadata["task"])
+    predicted = model.predict(source, n_steps=3)
+    right = [100 * np.count_nonzero(predicted[:, t] == target[:, t]) / 300 for t in range(3)]
+    assert lines[2] == "By step: " + " ".join(f"{r:.2f}%" for r in right)
+    prefix = "Commonest mistakes (true as predicted, times): "
+    assert lines[3].startswith(prefix)
+    listed = [entry.replace("(", "").replace(")", "").split()
+              for entry in lines[3][len(prefix):].split(", ")]
+    assert len(listed) == 5
+    for i, _, j, times in listed:
+        assert i != j
+        assert np.count_nonzero((target == int(i)) & (predicted == int(j))) == int(times)
+    wrong = (target != predicted)
+    pairs = {(a, b) for a, b in zip(target[wrong].tolist(), predicted[wrong].tolist())}
+    most = max(np.count_nonzero((target == a) & (predicted == b)) for a, b in pairs)
+    assert int(listed[0][3]) == most
+
+
+def test_evaluate_of_a_perfect_model_lists_no_mistakes(capsys):
+    from npseq2seq.cli import report_mistakes
+    target = np.array([[1, 2], [3, 4]])
+    report_mistakes(target, target.copy(), n_classes=5)
+    assert capsys.readouterr().out.splitlines() == [
+        "By step: 100.00% 100.00%", "Commonest mistakes (true as predicted, times): none"]
 
 
 def test_gradcheck_passes_and_prints_the_table(capsys):
