@@ -16,6 +16,7 @@ RepeatVector length are read; for a bare `.weights.h5` pass them.
 
 import io
 import json
+import os
 import re
 import zipfile
 
@@ -34,12 +35,12 @@ def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float3
     from .models import EncoderDecoder, RepeatVectorSeq2Seq
 
     check_readable(path, "Keras file", "a .keras or .weights.h5 file")
-    h5py = _import_h5py()
     config = {}
     if str(path).endswith(".keras"):
-        config, weights_file = _open_keras_archive(path)
+        config, weights_file = _open_keras_archive(path)    # a zip: no h5py needed yet
     else:
         weights_file = path
+    h5py = _import_h5py(path, weights_file)
     try:
         with h5py.File(weights_file, "r") as file:
             layers = file["layers"]
@@ -56,14 +57,38 @@ def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float3
     return EncoderDecoder.from_keras_weights(weights, activation, dtype=dtype)
 
 
-def _import_h5py():
+def _import_h5py(path, weights_file):
+    """h5py, or an error: that the file is not HDF5 at all, or else that h5py is needed."""
     try:
         import h5py
     except ImportError:
+        if not _has_hdf5_signature(weights_file):
+            raise ValueError(f"{path} is not a Keras 3 weights file (it is not an HDF5 "
+                             f"file)") from None
         raise ImportError("reading .keras and .h5 files needs h5py: pip install h5py "
                           "(or pip install 'npseq2seq[keras]'); or save the weights from "
                           "Keras with np.savez('w.npz', *model.get_weights())") from None
     return h5py
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _has_hdf5_signature(file):
+    """Whether a path or binary stream holds the HDF5 signature where the format puts
+    it: at byte 0, 512, 1024, 2048, ... (after a user block of that size)."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as stream:
+            return _has_hdf5_signature(stream)
+    offset = 0
+    while True:
+        file.seek(offset)
+        start = file.read(len(HDF5_SIGNATURE))
+        if start == HDF5_SIGNATURE:
+            return True
+        if len(start) < len(HDF5_SIGNATURE):
+            return False
+        offset = max(512, 2 * offset)
 
 
 def _open_keras_archive(path):

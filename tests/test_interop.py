@@ -6,6 +6,7 @@ for 300 steps) and tests/fixtures/make_torch_fixtures.py (PyTorch autograd).
 
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -185,6 +186,32 @@ def test_unknown_keras_architecture_is_named(tmp_path):
     junk.write_bytes(b"nope")
     with pytest.raises(ValueError, match="not a Keras 3 .keras file"):
         ns.load_keras_file(junk)
+
+
+HDF5_START = b"\x89HDF\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name, content, error, words", [
+    ("junk.weights.h5", b"nope", ValueError, "is not a Keras 3 weights file (it is not an HDF5"),
+    ("text.weights.h5", b"x" * 3000, ValueError, "is not a Keras 3 weights file"),
+    ("junk.keras", b"nope", ValueError, "is not a Keras 3 .keras file"),
+    ("hdf5.weights.h5", HDF5_START + b"rest", ImportError, "needs h5py: pip install h5py"),
+    ("user_block.weights.h5", bytes(1024) + HDF5_START + b"rest", ImportError, "needs h5py"),
+], ids=["junk", "text", "junk-keras", "hdf5", "hdf5-after-user-block"])
+def test_without_h5py_a_file_that_is_not_hdf5_is_named_before_h5py_is_asked_for(
+        tmp_path, monkeypatch, name, content, error, words):
+    monkeypatch.setitem(sys.modules, "h5py", None)      # import h5py now fails
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(error) as raised:
+        ns.load_keras_file(path)
+    assert words in str(raised.value)
+
+
+def test_without_h5py_a_real_keras_file_asks_for_h5py(monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(ImportError, match="needs h5py"):
+        ns.load_keras_file(os.path.join(FIXTURES, "keras_encoder_decoder.keras"))
 
 
 @pytest.mark.parametrize("name", ["missing.keras", "missing.weights.h5"])
