@@ -41,7 +41,7 @@ def confusion_matrix(true, predicted, n_classes):
         if tokens.size and (tokens.min() < 0 or tokens.max() >= n_classes):
             raise ValueError(f"{name} tokens must lie in 0..{n_classes - 1}, got values from "
                              f"{tokens.min()} to {tokens.max()}")
-    pairs = true.ravel().astype(np.int64) * n_classes + predicted.ravel()
+    pairs = true.ravel().astype(np.int64) * n_classes + predicted.ravel().astype(np.int64)
     return np.bincount(pairs, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 

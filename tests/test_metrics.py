@@ -31,6 +31,12 @@ def test_confusion_matrix_counts_every_pair(pair):
     assert counts.tolist() == counted_by_hand(true, predicted, n_classes)
 
 
+@pytest.mark.parametrize("dtype", [np.uint64, np.uint8, np.int8, np.int32])
+def test_confusion_matrix_takes_any_integer_dtype(dtype):
+    counts = ns.confusion_matrix(np.array([1, 2, 2], dtype), np.array([1, 0, 2], dtype), 3)
+    assert counts.tolist() == [[0, 0, 0], [0, 1, 0], [1, 0, 1]]
+
+
 def test_confusion_matrix_rows_are_true_columns_predicted():
     counts = ns.confusion_matrix([[1, 1, 2]], [[1, 2, 2]], n_classes=3)
     assert counts[1, 2] == 1 and counts[2, 1] == 0
