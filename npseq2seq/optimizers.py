@@ -45,7 +45,7 @@ class Optimizer:
         self._check_pairs(pairs)
         if self.slots is None:
             self.slots = {name: [np.zeros_like(p) for p, _ in pairs] for name in self.slot_names}
-        if self._scratch is None or len(self._scratch) != len(pairs):
+        if not self._scratch_fits(pairs):
             self._scratch = [(np.empty_like(p), np.empty_like(p)) for p, _ in pairs]
         self.iterations += 1
         grads = self._clip([g for _, g in pairs])
@@ -69,6 +69,11 @@ class Optimizer:
                 raise ValueError(f"this optimizer's state was made for parameters of shapes "
                                  f"{made_for}, got {[param.shape for param, _ in pairs]}; "
                                  f"use a new optimizer for other parameters")
+
+    def _scratch_fits(self, pairs):
+        """Whether the work arrays match the parameters (they may not after set_state)."""
+        return self._scratch is not None and (
+            [(a.shape, a.dtype) for a, _ in self._scratch] == [(p.shape, p.dtype) for p, _ in pairs])
 
     def update_part(self, param, grad, part):
         """One step for param[part] alone: one flat param, its slots made already.

@@ -100,6 +100,23 @@ def test_state_round_trip_resumes_exactly():
     assert np.array_equal(p_straight, p_resumed)
 
 
+@pytest.mark.parametrize("shape, dtype", [((2, 3), np.float64), ((3,), np.float64),
+                                          ((5,), np.float32)])
+def test_a_state_without_slots_serves_parameters_of_another_shape_or_dtype(shape, dtype):
+    # the first update leaves float32 (3,) work arrays behind; the state set
+    # afterwards has no slots, so any parameters may follow
+    used = Adam()
+    used.update([(np.ones(3, np.float32), np.ones(3, np.float32))])
+    used.set_state({"iterations": 0, "slots": None})
+    fresh = Adam()
+    grad = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    p_used, p_fresh = np.full(shape, 0.1, dtype), np.full(shape, 0.1, dtype)
+    for _ in range(3):
+        used.update([(p_used, grad)])
+        fresh.update([(p_fresh, grad)])
+    assert np.array_equal(p_used, p_fresh)
+
+
 def test_get_optimizer_by_name_and_config():
     assert isinstance(get_optimizer("adam"), Adam)
     rms = get_optimizer(RMSprop(learning_rate=0.01).get_config())
