@@ -213,8 +213,8 @@ def report_accuracy(model, source, target, spot_checks=10):
 # -- evaluate, predict ---------------------------------------------------------------
 
 def add_evaluate(commands):
-    sub = _command(commands, "evaluate", "evaluate a saved model on new reversal sequences",
-                   run_evaluate)
+    sub = _command(commands, "evaluate", "evaluate a saved model on new reversal sequences: "
+                   "loss, accuracy (whole and by step), the commonest mistakes", run_evaluate)
     sub.add_argument("model", help="a model file written by `train --save`")
     sub.add_argument("--samples", type=COUNT, default=1000, help="sequences (default 1000)")
     sub.add_argument("--seed", type=SEED, default=12345, help="seed for the sequences")
