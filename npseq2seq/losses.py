@@ -21,6 +21,8 @@ Mean squared error, for real-valued targets:
 
 import numpy as np
 
+from .tasks import check_in_range
+
 
 __all__ = ["softmax_cross_entropy", "mean_squared_error", "accuracy"]
 
@@ -115,10 +117,7 @@ def _check_class_targets(targets, logits_shape):
     if targets.shape != tuple(logits_shape[:-1]):
         raise ValueError(
             f"integer targets must have shape {tuple(logits_shape[:-1])}, got {targets.shape}")
-    if targets.size and (targets.min() < 0 or targets.max() >= classes):
-        raise ValueError(
-            f"target classes must lie in 0..{classes - 1}, got values from "
-            f"{targets.min()} to {targets.max()}")
+    check_in_range(targets, classes, "target classes")
     return targets
 
 

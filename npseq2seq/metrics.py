@@ -13,7 +13,7 @@ tokens, columns the predicted ones, so its diagonal holds the right answers.
 
 import numpy as np
 
-from .tasks import count
+from .tasks import check_in_range, count
 
 __all__ = ["accuracy_by_step", "confusion_matrix", "most_confused"]
 
@@ -38,9 +38,7 @@ def confusion_matrix(true, predicted, n_classes):
     true, predicted = _token_pair(true, predicted)
     n_classes = count("n_classes", n_classes)
     for name, tokens in (("true", true), ("predicted", predicted)):
-        if tokens.size and (tokens.min() < 0 or tokens.max() >= n_classes):
-            raise ValueError(f"{name} tokens must lie in 0..{n_classes - 1}, got values from "
-                             f"{tokens.min()} to {tokens.max()}")
+        check_in_range(tokens, n_classes, f"{name} tokens")
     pairs = true.ravel().astype(np.int64) * n_classes + predicted.ravel().astype(np.int64)
     return np.bincount(pairs, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 

@@ -25,6 +25,13 @@ def count(name, value, minimum=1):
     return int(value)
 
 
+def check_in_range(tokens, n_classes, what="tokens"):
+    """ValueError naming `what` unless every integer in `tokens` lies in 0..n_classes-1."""
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= n_classes):
+        raise ValueError(f"{what} must lie in 0..{n_classes - 1}, got values from "
+                         f"{tokens.min()} to {tokens.max()}")
+
+
 def reversal_task(n_samples, n_in=6, n_out=3, cardinality=51, seed=None):
     """Random sources and their reversed prefixes.
 
@@ -50,9 +57,7 @@ def one_hot(tokens, n_classes, dtype=np.float32):
     if not np.issubdtype(tokens.dtype, np.integer):
         raise TypeError(f"one_hot expects integer tokens, got dtype {tokens.dtype}")
     n_classes = count("n_classes", n_classes)
-    if tokens.size and (tokens.min() < 0 or tokens.max() >= n_classes):
-        raise ValueError(f"tokens must lie in 0..{n_classes - 1}, got values from "
-                         f"{tokens.min()} to {tokens.max()}")
+    check_in_range(tokens, n_classes)
     return np.eye(n_classes, dtype=dtype)[tokens]
 
 

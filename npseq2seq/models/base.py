@@ -28,7 +28,7 @@ from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
-from ..tasks import count as _count
+from ..tasks import check_in_range, count as _count
 from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
@@ -463,9 +463,7 @@ class Seq2SeqModel:
         if is_token_array(x):
             if x.ndim != 2:
                 raise ValueError(f"{name} tokens must have shape (samples, steps), got shape {x.shape}")
-            if x.size and (x.min() < 0 or x.max() >= v):
-                raise ValueError(f"{name} tokens must lie in 0..{v - 1}, got values from "
-                                 f"{x.min()} to {x.max()}")
+            check_in_range(x, v, f"{name} tokens")
         else:
             if x.ndim != 3 or x.shape[2] != v:
                 hint = ("; squeeze axis 1" if x.ndim == 4 and x.shape[1] == 1 else
