@@ -218,6 +218,8 @@ def add_evaluate(commands):
     sub.add_argument("model", help="a model file written by `train --save`")
     sub.add_argument("--samples", type=COUNT, default=1000, help="sequences (default 1000)")
     sub.add_argument("--seed", type=SEED, default=12345, help="seed for the sequences")
+    sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
+                     help="decode by beam search of width K (default: 1, greedy)")
 
 
 def run_evaluate(args):
@@ -227,10 +229,11 @@ def run_evaluate(args):
         raise ValueError(f"{args.model} does not record the task it was trained on; "
                          f"use the Python API's model.evaluate(source, target)")
     source, target = reversal_task(args.samples, seed=args.seed, **task)
-    result = model.evaluate(source, target)
+    result = model.evaluate(source, target, beam_width=args.beam_width)
     print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")
-    report_mistakes(target, model.predict(source, n_steps=target.shape[1]), model.n_features)
+    predicted = model.predict(source, n_steps=target.shape[1], beam_width=args.beam_width)
+    report_mistakes(target, predicted, model.n_features)
 
 
 def report_mistakes(target, predicted, n_classes, top=5):
@@ -248,12 +251,27 @@ def add_predict(commands):
     sub.add_argument("model", help="a model file written by `train --save`")
     sub.add_argument("tokens", type=int, nargs="+", help="the source integers")
     sub.add_argument("--steps", type=COUNT, help="output length (default: the trained length)")
+    sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
+                     help="beam search: print the K likeliest sequences found, best first, "
+                          "each with its log-probability (default: 1, greedy)")
 
 
 def run_predict(args):
     model = load(args.model)
     source = np.array([args.tokens], dtype=np.int64)
-    print(" ".join(str(t) for t in model.predict(source, n_steps=args.steps)[0]))
+    if args.beam_width == 1:
+        print(_joined_tokens(model.predict(source, n_steps=args.steps)[0]))
+        return
+    if not hasattr(model, "beam_search"):
+        raise ValueError("--beam-width needs an encoder-decoder model: a repeat-vector "
+                         "model's greedy output is already its likeliest sequence")
+    sequences, log_probs = model.beam_search(source, args.beam_width, args.steps)
+    for tokens, log_p in zip(sequences[0], log_probs[0]):
+        print(f"{_joined_tokens(tokens)}  (log p = {log_p:.4f})")
+
+
+def _joined_tokens(tokens):
+    return " ".join(str(t) for t in tokens)
 
 
 # -- gradcheck -----------------------------------------------------------------------

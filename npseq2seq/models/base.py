@@ -367,15 +367,16 @@ class Seq2SeqModel:
 
     # -- evaluation -----------------------------------------------------------
 
-    def evaluate(self, source, target, batch_size=1024):
+    def evaluate(self, source, target, batch_size=1024, beam_width=1):
         """{'loss', 'acc', 'seq_acc'} on held-out data.
 
         loss and acc are Keras's: teacher-forced cross-entropy and per-step
         accuracy. seq_acc is the tutorial's figure: the fraction of sequences
-        whose greedy decode (`predict`) equals the target exactly.
+        whose decode (`predict`, greedy or with `beam_width`) equals the
+        target exactly.
         """
         source, target = self._check_pair(source, target)
-        batch_size = _count("batch_size", batch_size)
+        batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n, loss_sum, acc_sum, exact = source.shape[0], 0.0, 0.0, 0
         for start in range(0, n, batch_size):
@@ -383,7 +384,7 @@ class Seq2SeqModel:
             logits, _ = self._forward(src, tgt)
             loss_sum += softmax_cross_entropy(logits, tgt)[0] * len(src)
             acc_sum += accuracy(logits, tgt) * len(src)
-            predicted = self.predict(src, n_steps=tgt.shape[1])
+            predicted = self.predict(src, n_steps=tgt.shape[1], beam_width=beam_width)
             exact += int(np.sum(np.all(predicted == tokens[start:start + batch_size], axis=1)))
         return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}
 
@@ -566,7 +567,12 @@ def _drop_the_rest(waiting):
 
 
 def _joined(parts):
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    """The chunks' results in order: arrays, or tuples of arrays joined item by item."""
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(items) for items in zip(*parts))
+    return np.concatenate(parts)
 
 
 @contextlib.contextmanager

@@ -17,12 +17,14 @@ the encoder as the gradient on *its* final state.
 Inference is a separate path on the same weights: `encode` once, then
 `decode_step` one step at a time, each step's prediction fed back as the next
 input and (h, c) carried along. `predict` does that greedily for many
-sequences at once.
+sequences at once; `beam_search` keeps the best few partial sequences at
+each step instead of one.
 """
 
 import numpy as np
 
 from ..activations import softmax
+from ..decoding import beam_search
 from ..layers.lstm import is_token_array
 from .base import Seq2SeqModel, _count
 
@@ -107,10 +109,11 @@ class EncoderDecoder(Seq2SeqModel):
         logits, _ = self.dense.forward(h)
         return logits, (h, c)
 
-    def predict(self, source, n_steps=None, batch_size=512, threads=None):
+    def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1):
         """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
 
-        Starts from token 0 and feeds each step's argmax back in. n_steps
+        Starts from token 0 and feeds each step's argmax back in. With
+        beam_width > 1, the best sequence `beam_search` finds instead. n_steps
         defaults to the target length the model was trained on. Sequences go
         through in equal chunks of at most `batch_size`, whose buffers are
         kept for the next call (with a thread on each of two cores, 512 was
@@ -124,10 +127,32 @@ class EncoderDecoder(Seq2SeqModel):
         two tokens score within rounding of each other, a different `threads`
         or `batch_size` can pick the other.
         """
+        if _count("beam_width", beam_width) > 1:
+            return self.beam_search(source, beam_width, n_steps, batch_size, threads)[0][:, 0]
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
         return self._in_batches(source, batch_size, threads,
                                 lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces))
+
+    def beam_search(self, source, beam_width=3, n_steps=None, batch_size=512, threads=None):
+        """The beam_width likeliest sequences the search finds for each source.
+
+        Returns (sequences, log_probs): (N, beam_width, n_steps) int tokens and
+        their (N, beam_width) log-probabilities under the model, best first, so
+        sequences[:, 0] is the best. Width 1 gives predict's greedy sequences
+        (barring exactly equal scores); from n_features ** (n_steps - 1) on, the
+        likeliest sequence for certain (see decoding.py). batch_size sources go through at a time (on
+        beam_width decoder rows each), in threads as in predict.
+        """
+        source = self._check_sequences("source", source)
+        n_steps = self._steps(n_steps)
+        beam_width = _count("beam_width", beam_width)
+        if beam_width > self.n_features ** n_steps:
+            raise ValueError(f"beam_width must be at most the number of possible sequences, "
+                             f"n_features ** n_steps = {self.n_features ** n_steps}, "
+                             f"got {beam_width}")
+        return self._in_batches(source, batch_size, threads, lambda chunk, _: beam_search(
+            self, chunk, beam_width, n_steps, START_TOKEN))
 
     def _greedy(self, source, n_steps, ws):
         """Encode, then step the decoder on its own argmax; state updated in place.

@@ -73,11 +73,15 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                               workspace=ws.get("encoder"), trace=traces.get("encoder"),
                               initial_state_gradient=False)     # it starts from zeros
 
-    def predict(self, source, n_steps=None, batch_size=8192, threads=None):
+    def predict(self, source, n_steps=None, batch_size=8192, threads=None, beam_width=1):
         """(N, n_out) tokens: argmax of each step's output, in one pass.
 
-        threads: as for EncoderDecoder.predict.
+        threads: as for EncoderDecoder.predict. beam_width is taken so that one
+        call works for both models, and changes nothing: this decoder never
+        reads its own outputs, so given the source the steps are independent,
+        and the argmax of each is already the likeliest sequence.
         """
+        _count("beam_width", beam_width)
         source = self._check_sequences("source", source)
         if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
