@@ -1,7 +1,7 @@
 """npseq2seq: the Keras encoder-decoder LSTM in pure NumPy, every derivative by hand."""
 
 from . import activations, exercises, gradcheck, initializers, losses, metrics, optimizers
-from .layers import LSTM, Dense, lstm_step_backward, lstm_step_forward
+from .layers import LSTM, Dense, Embedding, lstm_step_backward, lstm_step_forward
 from .io import load, save
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
@@ -17,7 +17,7 @@ __all__ = [
     "EncoderDecoder", "RepeatVectorSeq2Seq", "Seq2SeqModel", "History",
     "load", "save", "load_keras_file",
     "reversal_task", "one_hot", "one_hot_decode",
-    "LSTM", "Dense", "lstm_step_forward", "lstm_step_backward",
+    "LSTM", "Dense", "Embedding", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "accuracy",
     "accuracy_by_step", "confusion_matrix", "most_confused",
     "Adam", "SGD", "RMSprop",

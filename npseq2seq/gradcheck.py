@@ -27,8 +27,8 @@ The toolkit:
     numerical_gradient(f, x)                 the finite differences of f() w.r.t. x
     check_gradients(f, arrays, analytic)     every element of every array
     check_direction(f, arrays, analytic)     one random direction: cheap for big models
-    check_lstm / check_dense / check_softmax_cross_entropy / check_mean_squared_error
-                                             ready-made checks of this library's parts
+    check_lstm / check_dense / check_embedding / check_softmax_cross_entropy /
+    check_mean_squared_error                 ready-made checks of this library's parts
     check_model(model, source, target)       a whole model, every weight
 Each check returns a GradCheckReport; print it for a table.
 """
@@ -49,6 +49,7 @@ __all__ = [
     "check_direction",
     "check_lstm",
     "check_dense",
+    "check_embedding",
     "check_softmax_cross_entropy",
     "check_mean_squared_error",
     "check_model",
@@ -305,6 +306,22 @@ def check_dense(layer, x, seed=0, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE):
     arrays = {**layer.params, "x": x}
     analytic = {**{k: g.copy() for k, g in layer.grads.items()}, "x": dx}
     return check_gradients(loss, arrays, analytic, eps, tolerance, title="Dense gradient check")
+
+
+def check_embedding(layer, tokens, seed=0, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE):
+    """Check an Embedding layer's table gradient (L = sum(R * y)); tokens have none."""
+    _require_float64(layer)
+    tokens = np.asarray(tokens)
+    r = np.random.default_rng(seed).standard_normal(tokens.shape + (layer.output_dim,))
+
+    def loss():
+        return float(np.sum(r * layer.forward(tokens)[0]))
+
+    layer.zero_grads()
+    layer.backward(r, layer.forward(tokens)[1])
+    return check_gradients(loss, dict(layer.params),
+                           {k: g.copy() for k, g in layer.grads.items()}, eps, tolerance,
+                           title="Embedding gradient check")
 
 
 def check_softmax_cross_entropy(logits, targets, mask=None, eps=DEFAULT_EPS,

@@ -8,7 +8,7 @@ turn a seed into one, `float_dtype` checks the dtype; each names a bad value.
 
 import numpy as np
 
-__all__ = ["glorot_uniform", "orthogonal", "lstm_bias", "make_rng", "seed_sequence",
+__all__ = ["glorot_uniform", "random_uniform", "orthogonal", "lstm_bias", "make_rng", "seed_sequence",
            "float_dtype"]
 
 
@@ -63,6 +63,11 @@ def glorot_uniform(rng, shape, dtype=np.float32):
     fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
+def random_uniform(rng, shape, limit=0.05, dtype=np.float32):
+    """U(-limit, limit), as Keras's `uniform` (RandomUniform(-0.05, 0.05)): Embedding tables."""
+    return rng.uniform(-limit, limit, size=_check_shape(shape)).astype(dtype)
 
 
 def orthogonal(rng, shape, gain=1.0, dtype=np.float32):
