@@ -12,7 +12,8 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "docs" / name for name in ("bptt.md", "gradcheck.md", "real_valued.md")]
+DOCS = [ROOT / "docs" / name
+        for name in ("bptt.md", "gradcheck.md", "real_valued.md", "embeddings.md")]
 LINK = re.compile(r"\[`([\w.]+)`, lines? (\d+)(?:-(\d+))?\]\(\.\./([\w/]+\.py)#L(\d+)(?:-L(\d+))?\)"
                   r"(?:<!-- (.+?) -->)?")
 
@@ -79,3 +80,28 @@ def test_the_real_valued_example_learns_what_it_says(capsys):
     assert after < before / 20 and after < baseline / 20    # "a hundredth": some slack
     assert teacher_forced < after / 5                       # exposure bias shows
     assert f"{after:.4f} trained" in printed
+
+
+def test_the_embeddings_example_checks_its_gradients_and_learns_what_it_says(capsys):
+    names = run_examples(DOCS[3])
+    printed = capsys.readouterr().out
+    assert "PASSED" in printed and "FAILED" not in printed
+    assert names["exact"](names["first"]) >= 0.99
+    fixed, scratch = names["exact"](names["fixed"]), names["exact"](names["scratch"])
+    assert fixed > scratch                                  # "helps a little"
+    assert f"{fixed:.1%} with the fixed pretrained table, {scratch:.1%}" in printed
+
+
+@pytest.mark.parametrize("use", ["d_y_vectors, y_cache", "d_x_vectors, x_cache"])
+def test_the_embeddings_gradient_check_fails_without_either_use_of_the_table(use, capsys):
+    page = DOCS[3].read_text()
+    line = f"    embedding.backward({use})"
+    assert line in page
+    names = {}
+    blocks = re.findall(r"```python\n(.*?)```", page.replace(line, "    pass"), re.S)
+    for block in blocks[:3]:                # up to the gradient check
+        exec(compile(block, "embeddings.md", "exec"), names)
+    table = capsys.readouterr().out.splitlines()
+    assert "FAILED" in table[-1]
+    assert [row.split()[-1] for row in table if row.startswith("embedding/")] != ["ok"]
+    assert all(row.split()[-1] == "ok" for row in table if row.startswith(("encoder/", "dense/")))
