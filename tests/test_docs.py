@@ -9,11 +9,13 @@ import ast
 import pathlib
 import re
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / name
-        for name in ("bptt.md", "gradcheck.md", "real_valued.md", "embeddings.md")]
+        for name in ("bptt.md", "gradcheck.md", "real_valued.md", "embeddings.md",
+                     "deeper_models.md")]
 LINK = re.compile(r"\[`([\w.]+)`, lines? (\d+)(?:-(\d+))?\]\(\.\./([\w/]+\.py)#L(\d+)(?:-L(\d+))?\)"
                   r"(?:<!-- (.+?) -->)?")
 
@@ -105,3 +107,33 @@ def test_the_embeddings_gradient_check_fails_without_either_use_of_the_table(use
     assert "FAILED" in table[-1]
     assert [row.split()[-1] for row in table if row.startswith("embedding/")] != ["ok"]
     assert all(row.split()[-1] == "ok" for row in table if row.startswith(("encoder/", "dense/")))
+
+
+def test_the_deeper_models_check_their_gradients_and_learn_what_they_say(capsys):
+    names = run_examples(DOCS[4])
+    printed = capsys.readouterr().out
+    assert names["stacked_report"].passed and names["bidirectional_report"].passed
+    exact, source = names["exact"], names["test_source"]
+    stacked = exact(names["stacked_decode"](names["deep"], source))
+    bidirectional = exact(names["bidirectional_decode"](names["both_ways"], source))
+    assert stacked >= 0.99 and bidirectional >= 0.99
+    assert f"stacked {stacked:.1%}, bidirectional {bidirectional:.1%}" in printed
+
+
+@pytest.mark.parametrize("wrong, right, report", [
+    ("e2.backward(None, cache_e2, d_state=d_state_2)",
+     "e2.backward(None, cache_e2, d_state=d_state_1)", "stacked"),
+    ("e1.backward(d_outputs_1, cache_e1, d_state=d_state_1)",
+     "e1.backward(None, cache_e1, d_state=d_state_1)", "stacked"),
+    ("d_state=(dh[:, :u], dc[:, :u])", "d_state=(dh[:, u:], dc[:, u:])", "bidirectional"),
+])
+def test_the_deeper_models_gradient_checks_catch_a_misrouted_gradient(wrong, right, report,
+                                                                      capsys):
+    page = DOCS[4].read_text()
+    assert wrong in page
+    blocks = re.findall(r"```python\n(.*?)```", page.replace(wrong, right), re.S)
+    names = {}
+    for block in blocks[:5]:                    # up to the definition of check
+        exec(compile(block, "deeper_models.md", "exec"), names)
+    model = names[report](seed=0, units=3, dtype=np.float64)
+    assert not names["check"](names[f"{report}_loss"], model).passed
