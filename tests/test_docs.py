@@ -15,7 +15,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / name
         for name in ("bptt.md", "gradcheck.md", "real_valued.md", "embeddings.md",
-                     "deeper_models.md")]
+                     "deeper_models.md", "attention.md")]
 LINK = re.compile(r"\[`([\w.]+)`, lines? (\d+)(?:-(\d+))?\]\(\.\./([\w/]+\.py)#L(\d+)(?:-L(\d+))?\)"
                   r"(?:<!-- (.+?) -->)?")
 
@@ -137,3 +137,30 @@ def test_the_deeper_models_gradient_checks_catch_a_misrouted_gradient(wrong, rig
         exec(compile(block, "deeper_models.md", "exec"), names)
     model = names[report](seed=0, units=3, dtype=np.float64)
     assert not names["check"](names[f"{report}_loss"], model).passed
+
+
+def test_the_attention_example_learns_where_to_look(capsys):
+    names = run_examples(DOCS[5])
+    printed = capsys.readouterr().out
+    assert names["report"].passed
+    with_attention, without = names["with_attention"], names["without"]
+    assert with_attention >= 0.99 and without < 0.2         # "nearly all", "one in twelve"
+    assert f"{with_attention:.1%} with attention, {without:.1%} without" in printed
+    mean_weights = names["looked_at"].mean(axis=0)          # (output steps, source steps)
+    assert mean_weights.argmax(axis=1).tolist() == [7, 6, 5, 4, 3, 2, 1, 0]
+    assert mean_weights.max(axis=1).min() > 0.5
+
+
+@pytest.mark.parametrize("wrong, right", [
+    ("    d_keys += d_scores.transpose(0, 2, 1) @ queries\n", ""),
+    ("    d_queries += d_combined[..., :u]", "    pass"),
+    ("(d_weights - np.sum(d_weights * weights, axis=-1, keepdims=True))", "d_weights"),
+])
+def test_the_attention_gradient_check_catches_a_missing_term(wrong, right, capsys):
+    page = DOCS[5].read_text()
+    assert wrong in page
+    blocks = re.findall(r"```python\n(.*?)```", page.replace(wrong, right), re.S)
+    names = {}
+    for block in blocks[:3]:                    # attention, the model, the check
+        exec(compile(block, "attention.md", "exec"), names)
+    assert not names["report"].passed
