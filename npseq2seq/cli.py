@@ -10,8 +10,10 @@ checks. Every user error ends as one line on stderr and exit status 2;
 """
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -246,18 +248,30 @@ def report_mistakes(target, predicted, n_classes, top=5):
 
 
 def add_predict(commands):
-    sub = _command(commands, "predict", "decode one source sequence with a saved model",
-                   run_predict)
+    sub = _command(commands, "predict", "decode a source sequence given as arguments, or "
+                   "every line of a file, with a saved model", run_predict)
     sub.add_argument("model", help="a model file written by `train --save`")
-    sub.add_argument("tokens", type=int, nargs="+", help="the source integers")
+    sub.add_argument("tokens", type=int, nargs="*", help="the source integers")
+    sub.add_argument("--input", metavar="FILE",
+                     help="decode each line of FILE instead (- for standard input): integers "
+                          "separated by spaces or commas, any length a line; prints one "
+                          "line each, in order")
     sub.add_argument("--steps", type=COUNT, help="output length (default: the trained length)")
     sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
                      help="beam search: print the K likeliest sequences found, best first, "
-                          "each with its log-probability (default: 1, greedy)")
+                          "each with its log-probability (with --input, the best only; "
+                          "default: 1, greedy)")
 
 
 def run_predict(args):
+    if (args.input is None) == (not args.tokens):
+        raise ValueError("give the source tokens as arguments or --input FILE, one of the two")
     model = load(args.model)
+    if args.input is not None:
+        sources = read_sources(args.input)
+        for tokens in predict_each(model, sources, args.steps, args.beam_width):
+            print(_joined_tokens(tokens))
+        return
     source = np.array([args.tokens], dtype=np.int64)
     if args.beam_width == 1:
         print(_joined_tokens(model.predict(source, n_steps=args.steps)[0]))
@@ -272,6 +286,44 @@ def run_predict(args):
 
 def _joined_tokens(tokens):
     return " ".join(str(t) for t in tokens)
+
+
+def read_sources(path):
+    """The integer sequences of a file (or '-', standard input), a line each."""
+    name = "standard input" if path == "-" else path
+    with (contextlib.nullcontext(sys.stdin) if path == "-" else open(path)) as lines:
+        sources = [_source_line(line, f"{name} line {number}")
+                   for number, line in enumerate(lines, 1)]
+    if not sources:
+        raise ValueError(f"{name} holds no sequences: expected a line of integers each")
+    return sources
+
+
+def _source_line(line, where):
+    """[int, ...] from a line such as '13 28 18', '13, 28, 18' or '[13, 28, 18]'."""
+    fields = [field for field in re.split(r"[\s,\[\]]+", line) if field]
+    if not fields:
+        raise ValueError(f"{where} is empty: expected integers separated by spaces or commas")
+    tokens = []
+    for field in fields:
+        try:
+            tokens.append(int(field))
+        except ValueError:
+            raise ValueError(f"{where}: expected integers, got {field!r}") from None
+    return tokens
+
+
+def predict_each(model, sources, n_steps, beam_width):
+    """model.predict over sequences of any lengths: a batch for each length, results in order."""
+    rows_of_length = {}
+    for row, source in enumerate(sources):
+        rows_of_length.setdefault(len(source), []).append(row)
+    decoded = [None] * len(sources)
+    for rows in rows_of_length.values():
+        batch = np.array([sources[row] for row in rows], dtype=np.int64)
+        for row, tokens in zip(rows, model.predict(batch, n_steps=n_steps, beam_width=beam_width)):
+            decoded[row] = tokens
+    return decoded
 
 
 # -- gradcheck -----------------------------------------------------------------------

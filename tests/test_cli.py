@@ -159,3 +159,47 @@ def test_repeat_vector_model_through_the_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "RepeatVectorSeq2Seq gradient check" in out and "PASSED" in out
     assert main(["gradcheck", "--model", "repeat-vector"]) == 0
+
+
+def test_predict_decodes_every_line_of_a_file_in_order(trained, tmp_path, capsys):
+    from npseq2seq import load
+    path = tmp_path / "sources.txt"
+    path.write_text("2 7 3 5 9\n[1, 4, 10, 6, 2]\n8,1,1\n5 5 2 9\n  3 6 9 2 4  \n")
+    assert main(["predict", str(trained), "--input", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    model = load(trained)
+    sources = [[2, 7, 3, 5, 9], [1, 4, 10, 6, 2], [8, 1, 1], [5, 5, 2, 9], [3, 6, 9, 2, 4]]
+    expected = [" ".join(map(str, model.predict(np.array([s]))[0])) for s in sources]
+    assert lines == expected
+    assert lines[0] == "3 7 2" and lines[1] == "10 4 1"
+
+
+def test_predict_reads_standard_input_and_takes_a_beam(trained, monkeypatch, capsys):
+    import io
+
+    from npseq2seq import load
+    monkeypatch.setattr("sys.stdin", io.StringIO("2 7 3 5 9\n8 1 1 4 4\n"))
+    assert main(["predict", str(trained), "--input", "-", "--beam-width", "3"]) == 0
+    model = load(trained)
+    best = model.predict(np.array([[2, 7, 3, 5, 9], [8, 1, 1, 4, 4]]), beam_width=3)
+    assert capsys.readouterr().out.splitlines() == [" ".join(map(str, row)) for row in best]
+
+
+@pytest.mark.parametrize("text, argv_tokens, message", [
+    ("1 2\n\n3 4\n", [], "line 2 is empty: expected integers separated by spaces or commas"),
+    ("1 2\n3 x4\n", [], "line 2: expected integers, got 'x4'"),
+    ("", [], "holds no sequences"),
+    ("1 2\n", ["5"], "give the source tokens as arguments or --input FILE, one of the two"),
+])
+def test_predict_input_errors_name_the_line(trained, tmp_path, capsys, text, argv_tokens,
+                                            message):
+    path = tmp_path / "sources.txt"
+    path.write_text(text)
+    assert main(["predict", str(trained), *argv_tokens, "--input", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("npseq2seq predict: error: ") and message in err
+
+
+def test_predict_needs_tokens_or_a_file(trained, capsys):
+    assert main(["predict", str(trained)]) == 2
+    assert "one of the two" in capsys.readouterr().err
