@@ -28,6 +28,10 @@ def trained(samples, seed=1):
     return model, ns.reversal_task(1000, seed=test_seed)
 
 
+def exact(model, source, target, width):
+    return exact_sequences(model.predict(source, n_steps=3, beam_width=width), target)
+
+
 def decode_seconds(model, source, width, runs):
     times = []
     for _ in range(runs):
@@ -48,8 +52,7 @@ def main():
     for samples in args.samples:
         model, (source, target) = trained(samples)
         model.predict(many, n_steps=3)                  # threads and buffers made
-        rows = [[str(width),
-                 f"{100 * exact_sequences(model.predict(source, 3, beam_width=width), target):.1f}%",
+        rows = [[str(width), f"{100 * exact(model, source, target, width):.1f}%",
                  f"{decode_seconds(model, many, width, args.runs):.3f}"]
                 for width in args.widths]
         print_table(f"trained on {samples:,} samples", ["width", "exact", "10,000 in (s)"], rows)

@@ -314,14 +314,15 @@ def _source_line(line, where):
 
 
 def predict_each(model, sources, n_steps, beam_width):
-    """model.predict over sequences of any lengths: a batch for each length, results in order."""
+    """model.predict over sequences of any lengths: a batch a length, results in order."""
     rows_of_length = {}
     for row, source in enumerate(sources):
         rows_of_length.setdefault(len(source), []).append(row)
     decoded = [None] * len(sources)
     for rows in rows_of_length.values():
         batch = np.array([sources[row] for row in rows], dtype=np.int64)
-        for row, tokens in zip(rows, model.predict(batch, n_steps=n_steps, beam_width=beam_width)):
+        predicted = model.predict(batch, n_steps=n_steps, beam_width=beam_width)
+        for row, tokens in zip(rows, predicted):
             decoded[row] = tokens
     return decoded
 

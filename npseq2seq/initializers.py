@@ -8,8 +8,8 @@ turn a seed into one, `float_dtype` checks the dtype; each names a bad value.
 
 import numpy as np
 
-__all__ = ["glorot_uniform", "random_uniform", "orthogonal", "lstm_bias", "make_rng", "seed_sequence",
-           "float_dtype"]
+__all__ = ["glorot_uniform", "random_uniform", "orthogonal", "lstm_bias", "make_rng",
+           "seed_sequence", "float_dtype"]
 
 
 def make_rng(seed_or_rng=None):

@@ -91,6 +91,8 @@ def test_pretrained_vectors_are_copied_into_the_layers_dtype():
      "dy must have the outputs' shape (2, 2), got (2, 3)"),
     (lambda e: ns.Embedding.from_pretrained(np.ones(3)), ValueError,
      "vectors must be a 2-D array of numbers (vocabulary, width), got shape (3,)"),
+    (lambda e: ns.Embedding.from_pretrained(np.ones((0, 3))), ValueError,
+     "vectors must be a 2-D array of numbers (vocabulary, width), got shape (0, 3)"),
     (lambda e: ns.Embedding.from_pretrained([[1.0, np.nan]]), ValueError,
      "vectors contain NaN or infinity"),
     (lambda e: ns.Embedding(0, 2), ValueError, "input_dim must be at least 1, got 0"),

@@ -32,25 +32,28 @@ class Embedding:
     """
 
     def __init__(self, input_dim, output_dim, seed=None, dtype=np.float32):
-        self.input_dim, self.output_dim = count("input_dim", input_dim), count("output_dim",
-                                                                                output_dim)
-        self.dtype = dtype = float_dtype(dtype)
-        table = random_uniform(make_rng(seed), (self.input_dim, self.output_dim), dtype=dtype)
-        self.params = {"embeddings": table}
-        self.grads = {"embeddings": np.zeros_like(table)}
+        shape = count("input_dim", input_dim), count("output_dim", output_dim)
+        self._hold(random_uniform(make_rng(seed), shape, dtype=float_dtype(dtype)))
 
     @classmethod
     def from_pretrained(cls, vectors, dtype=np.float32):
         """An Embedding whose table is a copy of `vectors` (vocabulary, width)."""
         vectors = np.asarray(vectors)
-        if vectors.ndim != 2 or vectors.dtype.kind not in "iuf":
+        if vectors.ndim != 2 or 0 in vectors.shape or vectors.dtype.kind not in "iuf":
             raise ValueError(f"vectors must be a 2-D array of numbers (vocabulary, width), "
                              f"got shape {vectors.shape} and dtype {vectors.dtype}")
         if not np.all(np.isfinite(vectors)):
             raise ValueError("vectors contain NaN or infinity")
-        layer = cls(*vectors.shape, seed=0, dtype=dtype)
-        layer.params["embeddings"][...] = vectors
+        layer = cls.__new__(cls)            # (no random table drawn only to be overwritten)
+        layer._hold(np.array(vectors, dtype=float_dtype(dtype)))
         return layer
+
+    def _hold(self, table):
+        """Take `table` (input_dim, output_dim) as the layer's own, with a zero gradient."""
+        self.input_dim, self.output_dim = table.shape
+        self.dtype = table.dtype
+        self.params = {"embeddings": table}
+        self.grads = {"embeddings": np.zeros_like(table)}
 
     def zero_grads(self):
         self.grads["embeddings"].fill(0)

@@ -141,8 +141,9 @@ class EncoderDecoder(Seq2SeqModel):
         their (N, beam_width) log-probabilities under the model, best first, so
         sequences[:, 0] is the best. Width 1 gives predict's greedy sequences
         (barring exactly equal scores); from n_features ** (n_steps - 1) on, the
-        likeliest sequence for certain (see decoding.py). batch_size sources go through at a time (on
-        beam_width decoder rows each), in threads as in predict.
+        likeliest sequence for certain (see decoding.py). batch_size sources go
+        through at a time (on beam_width decoder rows each), in threads as in
+        predict.
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
