@@ -262,12 +262,12 @@ def _require_float64(layer):
 
 
 def check_lstm(layer, x, initial_state=None, seed=0, eps=DEFAULT_EPS,
-               tolerance=DEFAULT_TOLERANCE):
+               tolerance=DEFAULT_TOLERANCE, mask=None):
     """Check an LSTM's gradients for its parameters, its input and (h0, c0).
 
     The loss is L = sum(R * outputs) + sum(R_h * h_T) + sum(R_c * c_T) with
     fixed random R's, so gradient flows in from every step's output and from
-    the final state at once.
+    the final state at once. mask: as for LSTM.forward.
     """
     _require_float64(layer)
     rng = np.random.default_rng(seed)
@@ -278,11 +278,11 @@ def check_lstm(layer, x, initial_state=None, seed=0, eps=DEFAULT_EPS,
     r_out, r_h, r_c = (rng.standard_normal(shape) for shape in ((n, steps, u), (n, u), (n, u)))
 
     def loss():
-        outputs, (h, c), _ = layer.forward(x, (h0, c0))
+        outputs, (h, c), _ = layer.forward(x, (h0, c0), mask=mask)
         return float(np.sum(r_out * outputs) + np.sum(r_h * h) + np.sum(r_c * c))
 
     layer.zero_grads()
-    _, _, cache = layer.forward(x, (h0, c0))
+    _, _, cache = layer.forward(x, (h0, c0), mask=mask)
     dx, (dh0, dc0) = layer.backward(r_out, cache, d_state=(r_h, r_c))
     arrays = {**layer.params, "h0": h0, "c0": c0}
     analytic = {**{k: g.copy() for k, g in layer.grads.items()}, "h0": dh0, "c0": dc0}

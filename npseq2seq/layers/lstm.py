@@ -238,6 +238,28 @@ def _described(value):
     return f"a {type(value).__name__}"
 
 
+def _skipped_steps(mask, shape):
+    """A forward mask (N, T), True at real steps, as (T, N, 1) booleans True at the
+    masked ones (time-major, to broadcast over the units); None for no mask or
+    one that masks nothing."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"mask must have the input's (batch, steps) shape {tuple(shape)}, "
+                         f"got {mask.shape}")
+    if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
+        raise ValueError("mask must hold booleans or 0 and 1 (1 for a real step, 0 for "
+                         "padding)")
+    skipped = ~mask.astype(bool).T[:, :, None]
+    return skipped if skipped.any() else None
+
+
+def _before_first_step(skipped):
+    """True where every step up to and including t was masked: (T, N, 1)."""
+    return np.logical_and.accumulate(skipped, axis=0)
+
+
 def is_token_array(x):
     """Integer arrays are token ids; floating arrays are feature vectors."""
     return np.asarray(x).dtype.kind in "iu"
@@ -288,7 +310,7 @@ class LSTM:
 
     # -- forward ------------------------------------------------------------
 
-    def forward(self, x, initial_state=None, workspace=None):
+    def forward(self, x, initial_state=None, workspace=None, mask=None):
         """Run the LSTM over a whole sequence.
 
         Inputs:
@@ -298,6 +320,12 @@ class LSTM:
             initial_state  (h0, c0), each (N, u), or the two stacked (2, N, u);
                            zeros if None (as Keras)
             workspace      a Workspace to take buffers from (see workspace.py), or None
+            mask           (N, T) booleans (or 0/1), False where a step is padding,
+                           or None. A masked step leaves (h, c) as they were, and
+                           its output repeats the last unmasked step's (zeros
+                           before the first), as Keras's `mask=` does; so sequences
+                           of several lengths padded to one give each its own
+                           final state.
         Returns:
             outputs   (N, T, u)  every h_t (Keras `return_sequences=True`)
             (h, c)    (N, u)     final states (Keras `return_state=True`)
@@ -305,12 +333,13 @@ class LSTM:
         """
         x = self._check_input(x)
         state = None if initial_state is None else self._initial_state(initial_state, len(x))
-        return self._forward(x, state, workspace)
+        return self._forward(x, state, workspace, _skipped_steps(mask, x.shape[:2]))
 
-    def _forward(self, x, state, workspace=None):
+    def _forward(self, x, state, workspace=None, skipped=None):
         """forward for input already checked (by the model that owns the layer):
         x as _check_input returns it; state None (zeros) or (h0, c0) in the
-        layer's dtype, each (N, u)."""
+        layer's dtype, each (N, u); skipped None or (T, N, 1) booleans, True at
+        a masked step (see _skipped_steps)."""
         n, steps = x.shape[:2]
         activate = self._gate_activation(n)
         u, U = self.units, self.params["recurrent_kernel"]
@@ -336,8 +365,13 @@ class LSTM:
                     z += np.matmul(h_at[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
                 self._cell(z, gates_at[t], c_at[t], c_at[t + 1], tanh_c_at[t], h_at[t + 1],
                            scratch, activate)
-        cache = (x, gates, hs, cs, tanh_cs)
+                if skipped is not None:                 # a masked step: (h, c) carried over
+                    np.copyto(h_at[t + 1], h_at[t], where=skipped[t])
+                    np.copyto(c_at[t + 1], c_at[t], where=skipped[t])
+        cache = (x, gates, hs, cs, tanh_cs, skipped)
         outputs = hs[1:].transpose(1, 0, 2)
+        if skipped is not None and state is not None:  # Keras: zeros before the first step
+            outputs = np.where(_before_first_step(skipped), 0, hs[1:]).transpose(1, 0, 2)
         return outputs, (hs[-1], cs[-1]), cache
 
     @staticmethod
@@ -378,12 +412,15 @@ class LSTM:
             self.stepper(h, c)(x)
         return h, c
 
-    def final_state(self, x, workspace=None):
+    def final_state(self, x, workspace=None, mask=None):
         """Inference: the final (h, c) of a sequence from zero state, step by step.
 
         Unlike `forward` it keeps no per-step buffers and no cache: memory is
-        O(N u) whatever T. The arrays come from `workspace` (if given).
+        O(N u) whatever T. The arrays come from `workspace` (if given). With a
+        `mask` (as for `forward`), it is `forward`'s final state.
         """
+        if mask is not None:
+            return self.forward(x, workspace=workspace, mask=mask)[1]
         x = self._check_input(x)
         with np.errstate(over="ignore"):                # see stepper
             return self._final_state(x, workspace)
@@ -500,7 +537,7 @@ class LSTM:
                        initial_state_gradient is False)
         Adds dL/dW, dL/dU, dL/db into `self.grads`.
         """
-        x, gates, hs, cs, tanh_cs = cache
+        x, gates, hs, cs, tanh_cs, skipped = cache
         steps, n, u = tanh_cs.shape
         if d_outputs is not None and np.shape(d_outputs) != (n, steps, u):
             raise ValueError(f"d_outputs must have the outputs' shape {(n, steps, u)}, "
@@ -520,9 +557,16 @@ class LSTM:
         gates_at, dz_split_at = (_at_each_step(workspace, f"{name} split", array, split=True)
                                  for name, array in (("gates", gates), ("dz", dz)))
         norms = None if trace is None else np.zeros((2, steps))
+        if skipped is not None:
+            carried_dh, carried_dc = buffer("carried_dh", n, u), buffer("carried_dc", n, u)
+            if d_outputs is not None:                   # outputs there are zeros, constants
+                d_outputs = np.where(_before_first_step(skipped).transpose(1, 0, 2), 0, d_outputs)
         for t in reversed(range(steps)):
             if d_outputs is not None:
                 dh += d_outputs[:, t]                   # from the output at t and from t+1
+            if skipped is not None:                     # a masked step hands dh, dc back whole
+                np.copyto(carried_dh, dh)
+                np.copyto(carried_dc, dc)
             i, f, g, o = gates_at[t]
             dz_i, dz_f, dz_g, dz_o = dz_split_at[t]
             tanh_c = tanh_c_at[t]
@@ -530,6 +574,8 @@ class LSTM:
             tanh_derivative(tanh_c, out=through_c)      # dc += dh * o * (1 - tanh(c_t)**2)
             through_c *= o
             through_c *= dh
+            if skipped is not None:                     # (so the trace's dc is right too)
+                np.copyto(through_c, 0, where=skipped[t])
             dc += through_c
             if norms is not None:                       # dh, dc are now all of dL/dh_t, dL/dc_t
                 norms[:, t] = np.linalg.norm(dh), np.linalg.norm(dc)
@@ -538,8 +584,13 @@ class LSTM:
             np.multiply(dc, i, out=dz_g)                # dg = dc * i
             dc *= f                                     # dc_{t-1} = dc * f
             dz_at[t] *= slope_at[t]                     # dz = d(gate) * gate'(z)
+            if skipped is not None:                     # the step computed nothing that counts
+                np.copyto(dz_at[t], 0, where=skipped[t])
+                np.copyto(dc, carried_dc, where=skipped[t])
             if t > 0 or initial_state_gradient:
                 self._back_through_U(dz_at[t], U, dh, dh_T)     # dh_{t-1} = dz @ U.T
+            if skipped is not None:
+                np.copyto(dh, carried_dh, where=skipped[t])
         if norms is not None:
             trace["dh"], trace["dc"] = norms
         dx = self._accumulate_weight_gradients(x, hs, dz, buffer)
