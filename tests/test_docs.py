@@ -15,7 +15,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / name
         for name in ("bptt.md", "gradcheck.md", "real_valued.md", "embeddings.md",
-                     "deeper_models.md", "attention.md")]
+                     "deeper_models.md", "attention.md", "variable_length.md")]
 LINK = re.compile(r"\[`([\w.]+)`, lines? (\d+)(?:-(\d+))?\]\(\.\./([\w/]+\.py)#L(\d+)(?:-L(\d+))?\)"
                   r"(?:<!-- (.+?) -->)?")
 
@@ -164,3 +164,14 @@ def test_the_attention_gradient_check_catches_a_missing_term(wrong, right, capsy
     for block in blocks[:3]:                    # attention, the model, the check
         exec(compile(block, "attention.md", "exec"), names)
     assert not names["report"].passed
+
+
+def test_the_variable_length_example_learns_more_with_the_mask(capsys):
+    names = run_examples(DOCS[6])
+    printed = capsys.readouterr().out
+    source, target, mask = names["source"], names["target"], names["target_mask"]
+    first = f"{source[0]} {target[0]} {mask[0].astype(int)}"
+    assert printed.splitlines()[0] == first and f"`{first}`" in DOCS[6].read_text()
+    with_mask, without = names["with_mask"], names["without"]
+    assert with_mask > without + 0.05                       # the mask is worth having
+    assert f"{with_mask:.1%} with the encoder's mask, {without:.1%} without" in printed
