@@ -231,15 +231,14 @@ def run_evaluate(args):
         raise ValueError(f"{args.model} does not record the task it was trained on; "
                          f"use the Python API's model.evaluate(source, target)")
     source, target = reversal_task(args.samples, seed=args.seed, **task)
-    result = model.evaluate(source, target, beam_width=args.beam_width)
+    result, predicted = model._evaluate(source, target, beam_width=args.beam_width)
     print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")
-    predicted = model.predict(source, n_steps=target.shape[1], beam_width=args.beam_width)
     report_mistakes(target, predicted, model.n_features)
 
 
 def report_mistakes(target, predicted, n_classes, top=5):
-    """Where the greedy decodes go wrong: each step's accuracy and the commonest swaps."""
+    """Where the decodes go wrong: each step's accuracy and the commonest swaps."""
     by_step = " ".join(f"{100 * a:.2f}%" for a in accuracy_by_step(target, predicted))
     print(f"By step: {by_step}")
     mistakes = most_confused(confusion_matrix(target, predicted, n_classes), top)

@@ -375,18 +375,23 @@ class Seq2SeqModel:
         whose decode (`predict`, greedy or with `beam_width`) equals the
         target exactly.
         """
+        return self._evaluate(source, target, batch_size, beam_width)[0]
+
+    def _evaluate(self, source, target, batch_size=1024, beam_width=1):
+        """evaluate's figures, and the decoded sequences they came from (N, T)."""
         source, target = self._check_pair(source, target)
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
-        n, loss_sum, acc_sum, exact = source.shape[0], 0.0, 0.0, 0
+        n, loss_sum, acc_sum, decoded = source.shape[0], 0.0, 0.0, []
         for start in range(0, n, batch_size):
             src, tgt = source[start:start + batch_size], target[start:start + batch_size]
             logits, _ = self._forward(src, tgt)
             loss_sum += softmax_cross_entropy(logits, tgt)[0] * len(src)
             acc_sum += accuracy(logits, tgt) * len(src)
-            predicted = self.predict(src, n_steps=tgt.shape[1], beam_width=beam_width)
-            exact += int(np.sum(np.all(predicted == tokens[start:start + batch_size], axis=1)))
-        return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}
+            decoded.append(self.predict(src, n_steps=tgt.shape[1], beam_width=beam_width))
+        predicted = np.concatenate(decoded)
+        exact = int(np.count_nonzero(np.all(predicted == tokens, axis=1)))
+        return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}, predicted
 
     # -- inference ----------------------------------------------------------------
 
