@@ -366,9 +366,10 @@ def test_predict_keeps_one_set_of_buffers_whatever_the_batch_sizes():
     model.predict(ns.reversal_task(20, cardinality=9, seed=1)[0], n_steps=3, batch_size=20)
     after = {name: ws.nbytes for name, ws in model._inference_workspaces().items()}
     # one chunk of 20: h, c, tanh(c), scratch (20, 6) and z, recurrent (20, 24), float32,
-    # and, 20 rows being more than the weights' 9 + 6, the stepper's scaled copy of W, U
-    # and b, (9 + 6 + 1, 24); nothing is kept for the other sizes
-    weights = (9 + 6 + 1) * 24 * 4
+    # and, 20 rows being more than the weights' 9 + 6, the stepper's gate-major copies of W,
+    # U and b and its table W + b, (9 + 6 + 1 + 9) * 24 in all; nothing is kept for the
+    # other sizes
+    weights = (9 + 6 + 1 + 9) * 24 * 4
     assert after["encoder"] == (4 * 20 * 6 + 2 * 20 * 24) * 4 + weights
     # the last call's chunk of 1, beside the copy kept from the chunks of 20 before it
     assert sizes["encoder"] == (4 * 1 * 6 + 2 * 1 * 24) * 4 + weights

@@ -210,9 +210,10 @@ def test_feature_input_gradient_is_none_for_tokens():
 
 # --- stepping, states, dtypes, extremes, errors ----------------------------
 
-# one sequence (the stepper's 1-D path), fewer sequences than the 7 tokens, more, and
-# more than the weights' 13 rows (the stepper's scaled weights)
-@pytest.mark.parametrize("n", [1, 5, 9, 20])
+# one sequence (the stepper's 1-D path), fewer sequences than the 7 tokens, fewer than
+# the weights' 13 rows (both in forward's (N, 4u) layout), as many and more (gate-major,
+# the weights copied and scaled)
+@pytest.mark.parametrize("n", [1, 5, 9, 13, 20])
 @pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
 def test_inference_paths_equal_the_whole_sequence(n, activation):
     rng = np.random.default_rng(4)
@@ -231,7 +232,7 @@ def test_inference_paths_equal_the_whole_sequence(n, activation):
     np.testing.assert_array_equal(c, c_T)
 
 
-@pytest.mark.parametrize("n", [1, 3, 12])   # 12: more than the weights' 11 rows (scaled copies)
+@pytest.mark.parametrize("n", [1, 3, 12])   # 12: more than the weights' 11 rows (gate-major)
 def test_stepping_feature_vectors_follows_the_whole_sequence(n):
     # Not to the bit: forward projects all steps in one product, a step its own
     # rows, and BLAS rounds the two differently (tokens are exact: row lookups).
