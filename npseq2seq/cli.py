@@ -267,7 +267,7 @@ def run_predict(args):
         raise ValueError("give the source tokens as arguments or --input FILE, one of the two")
     model = load(args.model)
     if args.input is not None:
-        sources = read_sources(args.input)
+        sources = read_sources(args.input, model.n_features)
         for tokens in predict_each(model, sources, args.steps, args.beam_width):
             print(_joined_tokens(tokens))
         return
@@ -287,18 +287,19 @@ def _joined_tokens(tokens):
     return " ".join(str(t) for t in tokens)
 
 
-def read_sources(path):
-    """The integer sequences of a file (or '-', standard input), a line each."""
+def read_sources(path, n_tokens):
+    """The integer sequences of a file (or '-', standard input), a line each; every
+    token in 0..n_tokens-1."""
     name = "standard input" if path == "-" else path
     with (contextlib.nullcontext(sys.stdin) if path == "-" else open(path)) as lines:
-        sources = [_source_line(line, f"{name} line {number}")
+        sources = [_source_line(line, f"{name} line {number}", n_tokens)
                    for number, line in enumerate(lines, 1)]
     if not sources:
         raise ValueError(f"{name} holds no sequences: expected a line of integers each")
     return sources
 
 
-def _source_line(line, where):
+def _source_line(line, where, n_tokens):
     """[int, ...] from a line such as '13 28 18', '13, 28, 18' or '[13, 28, 18]'."""
     fields = [field for field in re.split(r"[\s,\[\]]+", line) if field]
     if not fields:
@@ -309,6 +310,10 @@ def _source_line(line, where):
             tokens.append(int(field))
         except ValueError:
             raise ValueError(f"{where}: expected integers, got {field!r}") from None
+    outside = [token for token in tokens if not 0 <= token < n_tokens]
+    if outside:
+        raise ValueError(f"{where}: tokens must lie in 0..{n_tokens - 1} (the model has "
+                         f"{n_tokens} features), got {outside[0]}")
     return tokens
 
 
