@@ -189,12 +189,10 @@ def _sigmoid_tanh_constants(units, dtype, rows=None):
     return negated_scales, numerators
 
 
-@functools.lru_cache(maxsize=None)
 def _gate_major_constants(dtype):
-    """_sigmoid_tanh_rows for a gate-major z (4, N, u): one value a gate, (4, 1, 1)."""
-    negated_scales, numerators = np.array([[-1, -1, -2, -1], [1, 1, 2, 1]], dtype)[..., None, None]
-    negated_scales.flags.writeable = numerators.flags.writeable = False
-    return negated_scales, numerators
+    """_sigmoid_tanh_rows for a gate-major z (4, N, u): one value a gate, (4, 1, 1)
+    (a read-only view of the rows for one unit)."""
+    return tuple(row.reshape(4, 1, 1) for row in _sigmoid_tanh_rows(1, dtype))
 
 
 def _one_exp_gates(recurrent_activation):
@@ -542,7 +540,7 @@ class LSTM:
         """
         u, dtype = self.units, self.dtype
         scaled = _one_exp_gates(self.recurrent_activation)
-        negated_scales = _sigmoid_tanh_rows(u, dtype)[0].reshape(4, 1, u)
+        negated_scales, _ = _gate_major_constants(dtype)
 
         def gate_major(name):                       # (rows, 4u) -> (4, rows, u), a copy
             blocks = self.params[name].reshape(-1, 4, u).transpose(1, 0, 2)
