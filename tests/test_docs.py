@@ -59,11 +59,17 @@ def test_the_derivation_links_every_backward_equation():
             "shift_right", "softmax_cross_entropy"} <= linked
 
 
-def run_examples(doc):
+def run_examples(doc, replace=None, blocks=None):
     """Run a doc's Python blocks in order, in one namespace (a block may use what
-    an earlier one defined); return the namespace."""
+    an earlier one defined); return the namespace. replace=(old, new): on the page
+    with `old` (which must be there) replaced; blocks=k: the first k blocks only."""
+    page = doc.read_text()
+    if replace is not None:
+        old, new = replace
+        assert old in page
+        page = page.replace(old, new)
     names = {}
-    for block in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S):
+    for block in re.findall(r"```python\n(.*?)```", page, re.S)[:blocks]:
         exec(compile(block, str(doc), "exec"), names)
     return names
 
@@ -96,13 +102,8 @@ def test_the_embeddings_example_checks_its_gradients_and_learns_what_it_says(cap
 
 @pytest.mark.parametrize("use", ["d_y_vectors, y_cache", "d_x_vectors, x_cache"])
 def test_the_embeddings_gradient_check_fails_without_either_use_of_the_table(use, capsys):
-    page = DOCS[3].read_text()
-    line = f"    embedding.backward({use})"
-    assert line in page
-    names = {}
-    blocks = re.findall(r"```python\n(.*?)```", page.replace(line, "    pass"), re.S)
-    for block in blocks[:3]:                # up to the gradient check
-        exec(compile(block, "embeddings.md", "exec"), names)
+    run_examples(DOCS[3], replace=(f"    embedding.backward({use})", "    pass"),
+                 blocks=3)                  # up to the gradient check
     table = capsys.readouterr().out.splitlines()
     assert "FAILED" in table[-1]
     assert [row.split()[-1] for row in table if row.startswith("embedding/")] != ["ok"]
@@ -129,12 +130,7 @@ def test_the_deeper_models_check_their_gradients_and_learn_what_they_say(capsys)
 ])
 def test_the_deeper_models_gradient_checks_catch_a_misrouted_gradient(wrong, right, report,
                                                                       capsys):
-    page = DOCS[4].read_text()
-    assert wrong in page
-    blocks = re.findall(r"```python\n(.*?)```", page.replace(wrong, right), re.S)
-    names = {}
-    for block in blocks[:5]:                    # up to the definition of check
-        exec(compile(block, "deeper_models.md", "exec"), names)
+    names = run_examples(DOCS[4], replace=(wrong, right), blocks=5)   # up to `check`
     model = names[report](seed=0, units=3, dtype=np.float64)
     assert not names["check"](names[f"{report}_loss"], model).passed
 
@@ -157,12 +153,8 @@ def test_the_attention_example_learns_where_to_look(capsys):
     ("(d_weights - np.sum(d_weights * weights, axis=-1, keepdims=True))", "d_weights"),
 ])
 def test_the_attention_gradient_check_catches_a_missing_term(wrong, right, capsys):
-    page = DOCS[5].read_text()
-    assert wrong in page
-    blocks = re.findall(r"```python\n(.*?)```", page.replace(wrong, right), re.S)
-    names = {}
-    for block in blocks[:3]:                    # attention, the model, the check
-        exec(compile(block, "attention.md", "exec"), names)
+    names = run_examples(DOCS[5], replace=(wrong, right),
+                         blocks=3)              # attention, the model, the check
     assert not names["report"].passed
 
 
