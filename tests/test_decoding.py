@@ -13,22 +13,20 @@ from npseq2seq.activations import log_softmax
 from npseq2seq.cli import main
 
 
-def every_sequence_scored(model, source, n_steps):
-    """All V^n_steps sequences for one source and their log-probabilities, computed
-    on the training path (teacher forcing), not the decoder's stepping."""
-    sequences = np.array(list(itertools.product(range(model.n_features), repeat=n_steps)))
-    logits, _ = model._forward(np.repeat(source[None], len(sequences), axis=0), sequences)
-    steps = np.take_along_axis(log_softmax(logits), sequences[:, :, None], axis=2)
-    return sequences, steps[:, :, 0].sum(axis=1)
-
-
 def scored_by_teacher_forcing(model, source, sequences):
-    """(N, k, T) sequences of (N, T_in) sources -> their (N, k) log-probabilities."""
+    """(N, k, T) sequences of (N, T_in) sources -> their (N, k) log-probabilities,
+    computed on the training path (teacher forcing), not the decoder's stepping."""
     n, k, _ = sequences.shape
     flat = sequences.reshape(n * k, -1)
     logits, _ = model._forward(np.repeat(source, k, axis=0), flat)
     steps = np.take_along_axis(log_softmax(logits), flat[:, :, None], axis=2)
     return steps[:, :, 0].sum(axis=1).reshape(n, k)
+
+
+def every_sequence_scored(model, source, n_steps):
+    """All V^n_steps sequences for one source and their log-probabilities."""
+    sequences = np.array(list(itertools.product(range(model.n_features), repeat=n_steps)))
+    return sequences, scored_by_teacher_forcing(model, source[None], sequences[None])[0]
 
 
 @settings(max_examples=15, deadline=None)
