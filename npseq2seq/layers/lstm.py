@@ -57,9 +57,9 @@ def split_gates(a):
     return a[..., :u], a[..., u:2 * u], a[..., 2 * u:3 * u], a[..., 3 * u:]
 
 
-def _at_each_step(workspace, name, array, split=False):
-    """[array[0], array[1], ...] for a time-major array; with split=True, each
-    step's split_gates.
+def _at_each_step(workspace, name, array, view=None):
+    """[array[0], array[1], ...] for a time-major array; with view (a function),
+    [view(array[0]), view(array[1]), ...].
 
     Views, kept in `workspace` with its array (see Workspace.made_from), so a
     training loop makes them once, not at every batch: a view costs NumPy a
@@ -67,7 +67,7 @@ def _at_each_step(workspace, name, array, split=False):
     step, and keeping them made a batch of the tutorial's model 3.5-5% faster.
     """
     def make(array):
-        return [split_gates(a) if split else a for a in array]
+        return [a if view is None else view(a) for a in array]
     return make(array) if workspace is None else workspace.made_from(name, array, make)
 
 
@@ -175,9 +175,11 @@ def _sigmoid_tanh_constants(units, dtype, rows=None):
 
     NumPy runs an operation on two arrays of one shape as one loop, but one
     with a row broadcast over z as a loop a row: multiplying 32 x 512 by the
-    row took 4.5 us here, by the repeated rows 2.5 us; a training batch took
-    1.5-2% less time. Decoding 512 rows at a time was no faster with 1 MiB
-    copies (they leave the cache), hence the bound, which also bounds the
+    row took 4.5 us here, by the repeated rows 2.5 us (a training batch took
+    1.5-2% less time, before forward's gates went gate-major; now the stepper's
+    (N, 4u) layout, for fewer sequences than the weights have rows, is what
+    uses them). Decoding 512 rows at a time was no faster with 1 MiB copies
+    (they leave the cache), hence the bound, which also bounds the
     memory: the caches here keep at most 16 such pairs. The values are the
     rows', so the gates are the same to the bit.
     """
@@ -235,6 +237,12 @@ def _gate_activation(recurrent_activation, units, dtype, scaled=False, rows=None
         np.divide(numerators, z, out=z)     # as in sigmoid_unguarded
         g -= one
     return activate
+
+
+def _by_gate(z):
+    """z (N, 4u) as a (4, N, u) view, gate by gate (not a copy)."""
+    n, width = z.shape
+    return z.reshape(n, 4, width // 4).transpose(1, 0, 2)
 
 
 def _described(value):
@@ -350,30 +358,38 @@ class LSTM:
         layer's dtype, each (N, u); skipped None or (T, N, 1) booleans, True at
         a masked step (see _skipped_steps)."""
         n, steps = x.shape[:2]
-        activate = self._gate_activation(n)
         u, U = self.units, self.params["recurrent_kernel"]
+        activate = _gate_activation(self.recurrent_activation, u, self.dtype, gate_major=True)
 
         # Time-major buffers; hs[0], cs[0] hold the initial state, so step t
         # reads hs[t], cs[t] and writes hs[t+1], cs[t+1].
         def buffer(name, *shape):
             return empty(workspace, name, shape, self.dtype)
 
-        gates = self._input_projection(x, buffer)       # (T, N, 4u): x_t @ W + b
+        z = self._input_projection(x, buffer)           # (T, N, 4u): x_t @ W + b
+        # The gate values are kept gate-major, (T, 4, N, u): z_t is copied there
+        # before its activation, so every later operation of the step, forward
+        # and backward, runs on a contiguous (N, u) block, not on a column block
+        # of (N, 4u), which NumPy copies through a buffer a row at a time (at
+        # 32 x 128: 1.8-3.5 us an operation against 0.7). The copy takes 2 us;
+        # a training batch of the tutorial's model took 4-5% less time.
+        gates = buffer("gates", steps, 4, n, u)
         hs, cs = buffer("hs", steps + 1, n, u), buffer("cs", steps + 1, n, u)
         tanh_cs = buffer("tanh_cs", steps, n, u)
         hs[0], cs[0] = (0, 0) if state is None else state
         recurrent, scratch = buffer("recurrent", n, 4 * u), buffer("scratch", n, u)
-        z_at, h_at, c_at, tanh_c_at = (
-            _at_each_step(workspace, name, array)
-            for name, array in (("gates", gates), ("hs", hs), ("cs", cs), ("tanh_cs", tanh_cs)))
-        gates_at = _at_each_step(workspace, "gates split", gates, split=True)
+        z_at, h_at, c_at, tanh_c_at, step_gates_at = (
+            _at_each_step(workspace, name, array) for name, array in (
+                ("z", z), ("hs", hs), ("cs", cs), ("tanh_cs", tanh_cs), ("gates", gates)))
+        z_by_gate_at = _at_each_step(workspace, "z by gate", z, _by_gate)
+        gates_at = _at_each_step(workspace, "gates each", gates, tuple)
         with np.errstate(over="ignore"):                # sigmoid(-inf) = 0 is right
             for t in range(steps):
-                z = z_at[t]
                 if t > 0 or state is not None:          # (h_0 @ U is zero for h_0 = 0)
-                    z += np.matmul(h_at[t], U, out=recurrent)  # z = x_t @ W + b + h_{t-1} @ U
-                self._cell(z, gates_at[t], c_at[t], c_at[t + 1], tanh_c_at[t], h_at[t + 1],
-                           scratch, activate)
+                    z_at[t] += np.matmul(h_at[t], U, out=recurrent)  # z = x_t W + b + h_{t-1} U
+                np.copyto(step_gates_at[t], z_by_gate_at[t])        # z_t, gate by gate
+                self._cell(step_gates_at[t], gates_at[t], c_at[t], c_at[t + 1], tanh_c_at[t],
+                           h_at[t + 1], scratch, activate)
                 if skipped is not None:                 # a masked step: (h, c) carried over
                     np.copyto(h_at[t + 1], h_at[t], where=skipped[t])
                     np.copyto(c_at[t + 1], c_at[t], where=skipped[t])
@@ -587,14 +603,16 @@ class LSTM:
 
         dh, dc = self._final_state_gradient(d_state, buffer("dh", n, u), buffer("dc", n, u))
         dz = buffer("dz", steps, n, 4 * u)              # dL/dz_t for every t
-        slope = self._activation_slopes(gates, buffer("slope", steps, n, 4 * u))
+        slope = self._activation_slopes(gates, buffer("slope", steps, 4, n, u))
+        d_gates = buffer("d_gates", 4, n, u)            # dL/d(gate) at one step
+        dz_i, dz_f, dz_g, dz_o = d_gates
         through_c = buffer("through_c", n, u)
         dh_T = buffer("dh_T", u, n) if 4 * n <= u else None    # see _back_through_U
         dz_at, slope_at, c_at, tanh_c_at = (
             _at_each_step(workspace, name, array)
             for name, array in (("dz", dz), ("slope", slope), ("cs", cs), ("tanh_cs", tanh_cs)))
-        gates_at, dz_split_at = (_at_each_step(workspace, f"{name} split", array, split=True)
-                                 for name, array in (("gates", gates), ("dz", dz)))
+        gates_at = _at_each_step(workspace, "gates each", gates, tuple)
+        dz_by_gate_at = _at_each_step(workspace, "dz by gate", dz, _by_gate)
         norms = None if trace is None else np.zeros((2, steps))
         if skipped is not None:
             carried_dh, carried_dc = buffer("carried_dh", n, u), buffer("carried_dc", n, u)
@@ -607,7 +625,6 @@ class LSTM:
                 np.copyto(carried_dh, dh)
                 np.copyto(carried_dc, dc)
             i, f, g, o = gates_at[t]
-            dz_i, dz_f, dz_g, dz_o = dz_split_at[t]
             tanh_c = tanh_c_at[t]
             np.multiply(dh, tanh_c, out=dz_o)           # do = dh * tanh(c_t)
             tanh_derivative(tanh_c, out=through_c)      # dc += dh * o * (1 - tanh(c_t)**2)
@@ -622,7 +639,8 @@ class LSTM:
             np.multiply(dc, c_at[t], out=dz_f)          # df = dc * c_{t-1}
             np.multiply(dc, i, out=dz_g)                # dg = dc * i
             dc *= f                                     # dc_{t-1} = dc * f
-            dz_at[t] *= slope_at[t]                     # dz = d(gate) * gate'(z)
+            d_gates *= slope_at[t]                      # dz = d(gate) * gate'(z)
+            np.copyto(dz_by_gate_at[t], d_gates)        # into dz's (N, 4u), for the products
             if skipped is not None:                     # the step computed nothing that counts
                 np.copyto(dz_at[t], 0, where=skipped[t])
                 np.copyto(dc, carried_dc, where=skipped[t])
@@ -660,11 +678,11 @@ class LSTM:
             np.copyto(dh, dh_T.T)
 
     def _activation_slopes(self, gates, out):
-        """dgate/dz at every step, from the gate values: sigma' for i, f, o, tanh' for g."""
+        """dgate/dz at every step, from the gate values (T, 4, N, u): sigma' for i, f, o,
+        tanh' for g."""
         _, sigma_derivative = get_recurrent_activation(self.recurrent_activation)
-        u = self.units
         sigma_derivative(gates, out=out)
-        tanh_derivative(gates[..., 2 * u:3 * u], out=out[..., 2 * u:3 * u])
+        tanh_derivative(gates[:, 2], out=out[:, 2])
         return out
 
     def _accumulate_weight_gradients(self, x, hs, dz, buffer):
@@ -709,7 +727,7 @@ class LSTM:
         """x_t @ W + b for all steps at once: (T, N, 4u), time-major."""
         W, b = self.params["kernel"], self.params["bias"]
         steps, n = x.shape[1], x.shape[0]
-        out = buffer("gates", steps, n, W.shape[1])
+        out = buffer("z", steps, n, W.shape[1])
         if is_token_array(x):
             # a row lookup is one-hot @ W, + b. The tokens are checked, so mode
             # 'clip' never clips; it spares the copy NumPy's default 'raise' makes
