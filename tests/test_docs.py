@@ -55,7 +55,7 @@ def test_linked_line_ranges_lie_in_the_named_function(doc):
 def test_the_derivation_links_every_backward_equation():
     linked = {function for function, *_ in links(DOCS[0])}
     assert {"lstm_step_forward", "lstm_step_backward", "LSTM.backward",
-            "LSTM._accumulate_weight_gradients", "EncoderDecoder._backward",
+            "LSTM._weight_gradients", "EncoderDecoder._backward",
             "shift_right", "softmax_cross_entropy"} <= linked
 
 

@@ -39,6 +39,21 @@ def test_whole_model_gradients_with_hard_sigmoid(activation):
     assert check_model(model, source, target).passed
 
 
+@pytest.mark.parametrize("model_class, extra", [(ns.EncoderDecoder, {}),
+                                                (ns.RepeatVectorSeq2Seq, {"n_out": 3})])
+def test_training_writes_every_gradient_afresh(model_class, extra):
+    """The layers write their gradients (no zeroing before a batch): stale values
+    in the gradient buffer must not survive into the next batch's gradients."""
+    model = model_class(7, 5, seed=3, dtype=np.float64, **extra)
+    source, target = ns.reversal_task(4, 5, 3, cardinality=7, seed=3)
+    _, fresh = model.loss_and_gradients(source, target)
+    model._flat_grads.fill(np.nan)
+    _, again = model.loss_and_gradients(source, target)
+    for a, b in zip(fresh, again):
+        np.testing.assert_array_equal(a, b)
+    assert all(layer._gradient_rows(None) is not None for layer in (model.encoder, model.decoder))
+
+
 def test_encoder_receives_gradient_through_the_state_hand_over():
     model = small_model(1)
     source, target = ns.reversal_task(4, 5, 3, cardinality=7, seed=1)

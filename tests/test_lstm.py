@@ -405,3 +405,61 @@ def test_a_copied_workspace_starts_empty_and_gives_the_same_numbers():
         results.append([outputs.copy(), dx.copy(), *(g.copy() for g in layer.grads.values())])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+# --- accumulate=False: the gradients written, not added ----------------------
+
+@pytest.mark.parametrize("tokens", [False, True])
+def test_backward_without_accumulate_writes_what_accumulate_adds(tokens):
+    rng = np.random.default_rng(12)
+    layer = LSTM(5, 4, seed=12, dtype=np.float64)
+    x = rng.integers(0, 5, (3, 6)) if tokens else rng.standard_normal((3, 6, 5))
+    d_out = rng.standard_normal((3, 6, 4))
+    layer.zero_grads()
+    layer.backward(d_out, layer.forward(x)[2])
+    added = [g.copy() for g in layer.grads.values()]
+    for g in layer.grads.values():
+        g.fill(np.nan)                              # stale values must not survive
+    layer.backward(d_out, layer.forward(x)[2], accumulate=False)
+    for a, b in zip(added, layer.grads.values()):
+        np.testing.assert_array_equal(a, b)
+    layer.backward(d_out, layer.forward(x)[2])      # accumulate: on top of them
+    for a, b in zip(added, layer.grads.values()):
+        np.testing.assert_array_equal(2 * a, b)
+
+
+def test_dense_backward_without_accumulate_writes_what_accumulate_adds():
+    rng = np.random.default_rng(13)
+    dense = Dense(4, 3, seed=13, dtype=np.float64)
+    x, dy = rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 3))
+    dense.zero_grads()
+    dense.backward(dy, dense.forward(x)[1])
+    added = [g.copy() for g in dense.grads.values()]
+    for g in dense.grads.values():
+        g.fill(np.nan)
+    dense.backward(dy, dense.forward(x)[1], accumulate=False)
+    for a, b in zip(added, dense.grads.values()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gradient_rows_are_found_only_where_the_three_gradients_lie_in_order():
+    """A model's flat buffer (or the shared file fit(workers=2) maps) holds dW, dU, db
+    in turn: the weight-gradient product can be written there whole."""
+    layer = LSTM(5, 4, seed=14)
+    assert layer._gradient_rows(None) is None       # three separate arrays
+    def lay_out(flat, names, offset=16):            # (another layer's weights before)
+        for name in names:
+            size = layer.grads[name].size
+            layer.grads[name] = flat[offset:offset + size].reshape(layer.grads[name].shape)
+            offset += size
+
+    in_order = ("kernel", "recurrent_kernel", "bias")
+    for flat in (np.zeros(9 * 16 + 64, np.float32),
+                 np.frombuffer(bytearray(4 * (9 * 16 + 64)), np.float32)):
+        lay_out(flat, in_order)
+        rows = layer._gradient_rows(None)
+        rows[...] = np.arange(rows.size).reshape(rows.shape)
+        np.testing.assert_array_equal(
+            np.concatenate([layer.grads[name].ravel() for name in in_order]), np.arange(rows.size))
+    lay_out(np.zeros(9 * 16 + 64, np.float32), ("bias", "kernel", "recurrent_kernel"))
+    assert layer._gradient_rows(None) is None

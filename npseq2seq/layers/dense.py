@@ -62,8 +62,9 @@ class Dense:
         out += self.params["bias"]
         return out
 
-    def backward(self, dy, cache, workspace=None):
-        """dy (..., units) -> dx (..., input_dim); adds into `grads`."""
+    def backward(self, dy, cache, workspace=None, accumulate=True):
+        """dy (..., units) -> dx (..., input_dim); adds into `grads` (accumulate
+        False writes into them, replacing what is there, as LSTM.backward)."""
         x_flat = cache
         if np.shape(dy)[-1:] != (self.units,) or np.size(dy) != len(x_flat) * self.units:
             raise ValueError(f"dy must have the outputs' shape, {len(x_flat)} rows of "
@@ -73,8 +74,12 @@ class Dense:
         def buffer(name, *shape):
             return empty(workspace, name, shape, self.dtype)
 
-        dkernel = buffer("dkernel", self.input_dim, self.units)
-        self.grads["kernel"] += np.matmul(x_flat.T, dy_flat, out=dkernel)
-        self.grads["bias"] += np.sum(dy_flat, axis=0, out=buffer("dbias", self.units))
+        if accumulate:
+            dkernel = buffer("dkernel", self.input_dim, self.units)
+            self.grads["kernel"] += np.matmul(x_flat.T, dy_flat, out=dkernel)
+            self.grads["bias"] += np.sum(dy_flat, axis=0, out=buffer("dbias", self.units))
+        else:
+            np.matmul(x_flat.T, dy_flat, out=self.grads["kernel"])
+            np.sum(dy_flat, axis=0, out=self.grads["bias"])
         dx = np.matmul(dy_flat, self.params["kernel"].T, out=buffer("dx", *x_flat.shape))
         return dx.reshape(*np.shape(dy)[:-1], self.input_dim)

@@ -372,7 +372,8 @@ class LSTM:
         # and backward, runs on a contiguous (N, u) block, not on a column block
         # of (N, 4u), which NumPy copies through a buffer a row at a time (at
         # 32 x 128: 1.8-3.5 us an operation against 0.7). The copy takes 2 us;
-        # a training batch of the tutorial's model took 4-5% less time.
+        # a training batch of the tutorial's model took 2% less time
+        # (benchmarks/bench_ab.py, two runs of 14 processes: 0.982 and 0.984).
         gates = buffer("gates", steps, 4, n, u)
         hs, cs = buffer("hs", steps + 1, n, u), buffer("cs", steps + 1, n, u)
         tanh_cs = buffer("tanh_cs", steps, n, u)
@@ -571,7 +572,7 @@ class LSTM:
     # -- backward -----------------------------------------------------------
 
     def backward(self, d_outputs, cache, d_state=None, workspace=None, trace=None,
-                 initial_state_gradient=True):
+                 initial_state_gradient=True, accumulate=True):
         """Backpropagate through time.
 
         Inputs:
@@ -586,11 +587,14 @@ class LSTM:
                        that reaches that state (gradient flow through time)
             initial_state_gradient  False skips the last product dz_1 @ U.T when
                        nothing needs dL/dh0 (an encoder starting from zeros)
+            accumulate False writes the weight gradients into `grads`, replacing
+                       what is there: for a layer whose backward runs once a
+                       batch, no `zero_grads` is needed (the models train so)
         Returns:
             dx         (N, T, D) for feature input, None for token input
             (dh0, dc0) (N, u) gradients for the initial state (None, None if
                        initial_state_gradient is False)
-        Adds dL/dW, dL/dU, dL/db into `self.grads`.
+        Adds dL/dW, dL/dU, dL/db into `self.grads` (writes them, for accumulate False).
         """
         x, gates, hs, cs, tanh_cs, skipped = cache
         steps, n, u = tanh_cs.shape
@@ -650,7 +654,7 @@ class LSTM:
                 np.copyto(dh, carried_dh, where=skipped[t])
         if norms is not None:
             trace["dh"], trace["dc"] = norms
-        dx = self._accumulate_weight_gradients(x, hs, dz, buffer)
+        dx = self._weight_gradients(x, hs, dz, workspace, accumulate)
         return dx, ((dh, dc) if initial_state_gradient else (None, None))
 
     @staticmethod
@@ -685,30 +689,74 @@ class LSTM:
         tanh_derivative(gates[:, 2], out=out[:, 2])
         return out
 
-    def _accumulate_weight_gradients(self, x, hs, dz, buffer):
-        """dU, dW and db from one product over all steps; returns dx (or None).
+    def _weight_gradients(self, x, hs, dz, workspace, accumulate):
+        """dW, dU and db from one product over all steps, added into `grads` (or
+        written there, for accumulate False); returns dx (or None).
 
-        z_t = h_{t-1} U + x_t W + b is one product of the stacked row
-        [h_{t-1} | x_t | 1] with the stacked weights [U; W; b], so their
-        gradients are [h_{t-1} | x_t | 1].T @ dz_t, summed over t: with the
-        steps as rows, a single product.
+        z_t = x_t W + h_{t-1} U + b is one product of the stacked row
+        [x_t | h_{t-1} | 1] with the stacked weights [W; U; b], so their
+        gradients are [x_t | h_{t-1} | 1].T @ dz_t, summed over t: with the
+        steps as rows, a single product. A model's gradients lie in one flat
+        buffer, kernel, recurrent kernel and bias in turn (see
+        Seq2SeqModel._pack_parameters): written, not added, the product goes
+        straight into them (see _gradient_rows).
         """
+        def buffer(name, *shape):
+            return empty(workspace, name, shape, self.dtype)
+
         steps, n, width = dz.shape
         u, d = self.units, self.input_dim
         dz_flat = dz.reshape(steps * n, width)
-        stacked = buffer("stacked", steps * n, u + d + 1)
-        np.copyto(stacked[:, :u].reshape(steps, n, u), hs[:-1])   # h_{t-1} for every t
-        self._time_major_inputs(x, stacked[:, u:u + d])
+        stacked = buffer("stacked", steps * n, d + u + 1)
+        self._time_major_inputs(x, stacked[:, :d])
+        np.copyto(stacked[:, d:d + u].reshape(steps, n, u), hs[:-1])   # h_{t-1} for every t
         stacked[:, -1] = 1
-        d_stacked = np.matmul(stacked.T, dz_flat, out=buffer("d_stacked", u + d + 1, width))
-        self.grads["recurrent_kernel"] += d_stacked[:u]
-        self.grads["kernel"] += d_stacked[u:u + d]
-        self.grads["bias"] += d_stacked[-1]
+        rows = None if accumulate else self._gradient_rows(workspace)
+        if rows is not None:
+            np.matmul(stacked.T, dz_flat, out=rows)
+        else:
+            d_stacked = np.matmul(stacked.T, dz_flat, out=buffer("d_stacked", d + u + 1, width))
+            for name, part in zip(("kernel", "recurrent_kernel", "bias"),
+                                  (d_stacked[:d], d_stacked[d:d + u], d_stacked[-1])):
+                if accumulate:
+                    self.grads[name] += part
+                else:
+                    np.copyto(self.grads[name], part)
         if is_token_array(x):
             return None
         W = self.params["kernel"]
         dx = np.matmul(dz_flat, W.T, out=buffer("dx", steps * n, d))
         return dx.reshape(steps, n, -1).transpose(1, 0, 2)
+
+    def _gradient_rows(self, workspace):
+        """grads' kernel, recurrent kernel and bias as one (D + u + 1, 4u) array,
+        [dW; dU; db], if they lie in that order in one flat buffer; else None.
+
+        Writing the weight-gradient product there, instead of adding it into
+        gradients zeroed before the batch, spares a pass that zeroes all of a
+        model's gradients and one that adds into them: a training batch of the
+        tutorial's model took 1-3% less time (benchmarks/bench_ab.py, two runs
+        of 14 processes: 0.991 and 0.970). Finding them takes 10 us, so the
+        answer is kept in `workspace` with grads['kernel'] (a model replaces
+        the three together: Seq2SeqModel._move_parameters).
+        """
+        def find(dW):
+            dU, db = self.grads["recurrent_kernel"], self.grads["bias"]
+            flat = dW.base
+            if not isinstance(flat, np.ndarray) or flat.ndim != 1 or not flat.flags.c_contiguous:
+                return None
+            start = (dW.ctypes.data - flat.ctypes.data) // flat.itemsize
+            rows = flat[start:start + dW.size + dU.size + db.size]
+            if rows.size != (self.input_dim + self.units + 1) * dW.shape[1]:
+                return None
+            rows = rows.reshape(-1, dW.shape[1])
+            parts = (rows[:self.input_dim], rows[self.input_dim:-1], rows[-1])
+            same = all(a.ctypes.data == b.ctypes.data and a.strides == b.strides
+                       and a.shape == b.shape for a, b in zip(parts, (dW, dU, db)))
+            return rows if same else None
+
+        dW = self.grads["kernel"]
+        return find(dW) if workspace is None else workspace.made_from("gradient rows", dW, find)
 
     # -- helpers ------------------------------------------------------------
 

@@ -5,7 +5,9 @@ A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
     _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
     _backward(dlogits, cache, workspaces=None, traces=None)
-                                 adds every layer's gradients (workspaces:
+                                 writes every layer's gradients (each layer's
+                                 backward runs once, with accumulate=False;
+                                 no zeroing first) (workspaces:
                                  {layer name: Workspace}; traces: {'encoder':
                                  dict, 'decoder': dict} for LSTM.backward's trace)
     predict(source, n_steps)     -> (N, n_steps) tokens
@@ -219,7 +221,6 @@ class Seq2SeqModel:
         time; print it for a table with bars).
         """
         source, target = self._check_pair(source, target)
-        self._zero_grads()
         traces = {"encoder": {}, "decoder": {}} if trace else None
         loss, _ = self._train_batch(source, target, traces)
         grads = [grad.copy() for _, grad in self._param_grad_pairs()]
@@ -228,7 +229,8 @@ class Seq2SeqModel:
         return loss, grads, GradientTrace.from_layers(traces, loss, len(source))
 
     def _train_batch(self, source, target, traces=None, share=1.0):
-        """Forward and backward on one batch; gradients are added into the layers.
+        """Forward and backward on one batch; the gradients are written into the
+        layers' grads (see _backward: no zeroing needed before).
 
         The layers reuse their buffers from batch to batch (see workspace.py).
         traces: None, or {layer name: dict} for the LSTMs' gradient-norm traces.
@@ -311,7 +313,6 @@ class Seq2SeqModel:
 
     def _step(self, order, batch_size, b, source, target):
         rows = batch_rows(order, batch_size, b)
-        self._zero_grads()
         loss, acc = self._train_batch(source[rows], target[rows])
         self._check_finite(loss, b)
         self.optimizer.update([(self._flat_params, self._flat_grads)])

@@ -82,13 +82,14 @@ class EncoderDecoder(Seq2SeqModel):
     def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
         ws, traces = workspaces or {}, traces or {}
-        d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"))
+        d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"), accumulate=False)
         _, d_state = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"),
-                                           trace=traces.get("decoder"))
+                                           trace=traces.get("decoder"), accumulate=False)
         # the (h, c) hand-over: the decoder's initial-state gradient is the encoder's final one
         self.encoder.backward(None, encoder_cache, d_state=d_state, workspace=ws.get("encoder"),
                               trace=traces.get("encoder"),
-                              initial_state_gradient=False)     # it starts from zeros
+                              initial_state_gradient=False,     # it starts from zeros
+                              accumulate=False)
 
     # -- inference path ---------------------------------------------------------
 

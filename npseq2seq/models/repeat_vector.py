@@ -65,13 +65,14 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
     def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
         ws, traces = workspaces or {}, traces or {}
-        d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"))
+        d_outputs = self.dense.backward(dlogits, dense_cache, ws.get("dense"), accumulate=False)
         d_repeated, _ = self.decoder.backward(d_outputs, decoder_cache, workspace=ws.get("decoder"),
-                                              trace=traces.get("decoder"))
+                                              trace=traces.get("decoder"), accumulate=False)
         dh = d_repeated.sum(axis=1)                  # every copy of h adds its gradient
         self.encoder.backward(None, encoder_cache, d_state=(dh, None),
                               workspace=ws.get("encoder"), trace=traces.get("encoder"),
-                              initial_state_gradient=False)     # it starts from zeros
+                              initial_state_gradient=False,     # it starts from zeros
+                              accumulate=False)
 
     def predict(self, source, n_steps=None, batch_size=8192, threads=None, beam_width=1):
         """(N, n_out) tokens: argmax of each step's output, in one pass.

@@ -73,10 +73,11 @@ def halves(rows):
 
 
 def train_share(model, source, target, mine, n):
-    """Zero the gradients and train rows `mine` of a batch of n, scaled by their
-    share: (loss, accuracy), each process's half of a batch (0, 0 for no rows)."""
-    model._zero_grads()
+    """Train rows `mine` of a batch of n, their gradients scaled by their share
+    and written into the model's: (loss, accuracy), each process's half of a
+    batch (no rows: gradients 0, and 0, 0)."""
     if not len(mine):
+        model._zero_grads()
         return 0.0, 0.0
     return model._train_batch(source[mine], target[mine], share=len(mine) / n)
 
