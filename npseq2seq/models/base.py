@@ -5,9 +5,9 @@ A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
     _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
     _backward(dlogits, cache, workspaces=None, traces=None)
-                                 writes every layer's gradients (each layer's
-                                 backward runs once, with accumulate=False;
-                                 no zeroing first) (workspaces:
+                                 writes every layer's gradients: each layer's
+                                 backward runs once, with accumulate=False,
+                                 so nothing zeroes them first (workspaces:
                                  {layer name: Workspace}; traces: {'encoder':
                                  dict, 'decoder': dict} for LSTM.backward's trace)
     predict(source, n_steps)     -> (N, n_steps) tokens
