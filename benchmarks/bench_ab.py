@@ -36,15 +36,16 @@ SAMPLES_PER_STRETCH = 3200      # 100 batches of 32
 
 def export(revision, directory, name):
     """The package npseq2seq at `revision` (`.`: the working tree), as directory/name."""
-    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if revision == ".":
-        archive = subprocess.run(["tar", "-c", "-C", root, "npseq2seq"], capture_output=True,
-                                 check=True).stdout
+        command = ["tar", "-c", "-C", root, "npseq2seq"]
     else:
-        archive = subprocess.run(["git", "-C", root, "archive", revision, "npseq2seq"],
-                                 capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
+        command = ["git", "-C", root, "archive", revision, "npseq2seq"]
+    made = subprocess.run(command, capture_output=True)
+    if made.returncode != 0:
+        sys.exit(f"cannot export revision {revision!r} of {root}: "
+                 f"{made.stderr.decode().strip() or 'exit status %d' % made.returncode}")
+    subprocess.run(["tar", "-x", "-C", directory], input=made.stdout, check=True)
     os.rename(os.path.join(directory, "npseq2seq"), os.path.join(directory, name))
 
 
