@@ -50,7 +50,9 @@ def export(revision, directory, name):
 
 
 def one_process(directory, names, seed, pairs):
-    """Train a model of each package in turn; {name: median ratio to the first, ...}."""
+    """Train a model of each package in turn. {name: {'ratio': the median over
+    stretches of its time over the first package's, 'batch_us': its fastest
+    stretch a batch, 'same_weights': whether its weights end equal to the first's}}."""
     import importlib
 
     import numpy as np
@@ -101,8 +103,10 @@ def main():
         for seed in range(args.processes):
             command = [sys.executable, __file__, "--pairs", str(args.pairs),
                        "--worker", directory, ",".join(names), str(seed)]
-            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            results.append(json.loads(output.strip().splitlines()[-1]))
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"process {seed + 1} failed:\n{done.stderr}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             ratios = "  ".join(f"{results[-1][n]['ratio']:.3f}" for n in names[1:])
             print(f"process {seed + 1}/{args.processes}: time over {args.revisions[0]}'s {ratios}",
                   flush=True)
