@@ -48,10 +48,33 @@ def test_training_writes_every_gradient_afresh(model_class, extra):
     source, target = ns.reversal_task(4, 5, 3, cardinality=7, seed=3)
     _, fresh = model.loss_and_gradients(source, target)
     model._flat_grads.fill(np.nan)
+    model._zero_grads = None                        # not called: the gradients are written
     _, again = model.loss_and_gradients(source, target)
     for a, b in zip(fresh, again):
         np.testing.assert_array_equal(a, b)
     assert all(layer._gradient_rows(None) is not None for layer in (model.encoder, model.decoder))
+
+
+def test_a_subclass_whose_backward_adds_still_gets_its_gradients_zeroed():
+    """A _backward written to add into the gradients (without @writes_gradients),
+    as before the models wrote them, must not carry one batch's into the next."""
+    class Adding(ns.EncoderDecoder):
+        def _backward(self, dlogits, cache, workspaces=None, traces=None):
+            encoder_cache, decoder_cache, dense_cache = cache
+            d_outputs = self.dense.backward(dlogits, dense_cache)
+            _, d_state = self.decoder.backward(d_outputs, decoder_cache)
+            self.encoder.backward(None, encoder_cache, d_state=d_state)
+
+    source, target = ns.reversal_task(4, 5, 3, cardinality=7, seed=3)
+    adding, writing = (cls(7, 5, seed=3, dtype=np.float64) for cls in (Adding, ns.EncoderDecoder))
+    for _ in range(2):
+        for a, b in zip(adding.loss_and_gradients(source, target)[1],
+                        writing.loss_and_gradients(source, target)[1]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    adding.fit(source, target, epochs=2, batch_size=2, verbose=0)
+    writing.fit(source, target, epochs=2, batch_size=2, verbose=0)
+    for a, b in zip(adding.get_weights(), writing.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
 def test_encoder_receives_gradient_through_the_state_hand_over():

@@ -5,9 +5,10 @@ A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
     _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
     _backward(dlogits, cache, workspaces=None, traces=None)
-                                 writes every layer's gradients: each layer's
-                                 backward runs once, with accumulate=False,
-                                 so nothing zeroes them first (workspaces:
+                                 adds every layer's gradients; or, marked
+                                 @writes_gradients, writes them (each layer's
+                                 backward once, with accumulate=False), and
+                                 nothing zeroes them first (workspaces:
                                  {layer name: Workspace}; traces: {'encoder':
                                  dict, 'decoder': dict} for LSTM.backward's trace)
     predict(source, n_steps)     -> (N, n_steps) tokens
@@ -36,7 +37,16 @@ from ..workspace import Workspace
 from .progress import History, ProgressBar
 from .workers import TrainingWorker, batch_rows, squared_sum
 
-__all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES"]
+__all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES", "writes_gradients"]
+
+
+def writes_gradients(backward):
+    """Mark a model's _backward as writing every gradient (each layer's backward
+    once, with accumulate=False): training then does not zero the gradients
+    before a batch (a pass over all of them). A _backward without the mark, such
+    as a subclass's override, adds into them, and gets them zeroed first."""
+    backward.writes_gradients = True
+    return backward
 
 # Both designs: encoder LSTM, decoder LSTM, Dense, in Keras's get_weights() order.
 KERAS_WEIGHT_NAMES = ["encoder/kernel", "encoder/recurrent_kernel", "encoder/bias",
@@ -155,6 +165,11 @@ class Seq2SeqModel:
     def _zero_grads(self):
         self._flat_grads.fill(0)
 
+    def _zero_grads_unless_written(self):
+        """Before a batch: zero the gradients, unless _backward writes them all."""
+        if not getattr(self._backward, "writes_gradients", False):
+            self._zero_grads()
+
     def _param_grad_pairs(self):
         return [(layer.params[k], layer.grads[k])
                 for layer in self.layers.values() for k in layer.params]
@@ -221,6 +236,7 @@ class Seq2SeqModel:
         time; print it for a table with bars).
         """
         source, target = self._check_pair(source, target)
+        self._zero_grads_unless_written()
         traces = {"encoder": {}, "decoder": {}} if trace else None
         loss, _ = self._train_batch(source, target, traces)
         grads = [grad.copy() for _, grad in self._param_grad_pairs()]
@@ -229,8 +245,8 @@ class Seq2SeqModel:
         return loss, grads, GradientTrace.from_layers(traces, loss, len(source))
 
     def _train_batch(self, source, target, traces=None, share=1.0):
-        """Forward and backward on one batch; the gradients are written into the
-        layers' grads (see _backward: no zeroing needed before).
+        """Forward and backward on one batch; gradients go into the layers' grads
+        (added, or written: see _zero_grads_unless_written).
 
         The layers reuse their buffers from batch to batch (see workspace.py).
         traces: None, or {layer name: dict} for the LSTMs' gradient-norm traces.
@@ -313,6 +329,7 @@ class Seq2SeqModel:
 
     def _step(self, order, batch_size, b, source, target):
         rows = batch_rows(order, batch_size, b)
+        self._zero_grads_unless_written()
         loss, acc = self._train_batch(source[rows], target[rows])
         self._check_finite(loss, b)
         self.optimizer.update([(self._flat_params, self._flat_grads)])

@@ -26,7 +26,7 @@ import numpy as np
 from ..activations import softmax
 from ..decoding import beam_search
 from ..layers.lstm import is_token_array
-from .base import Seq2SeqModel, _count
+from .base import Seq2SeqModel, _count, writes_gradients
 
 __all__ = ["EncoderDecoder", "shift_right"]
 
@@ -79,6 +79,7 @@ class EncoderDecoder(Seq2SeqModel):
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
+    @writes_gradients
     def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
         ws, traces = workspaces or {}, traces or {}

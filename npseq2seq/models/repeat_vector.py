@@ -19,7 +19,7 @@ and that sum flows into the encoder as the gradient on its final h.
 
 import numpy as np
 
-from .base import Seq2SeqModel, _count
+from .base import Seq2SeqModel, _count, writes_gradients
 
 __all__ = ["RepeatVectorSeq2Seq"]
 
@@ -62,6 +62,7 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
+    @writes_gradients
     def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
         ws, traces = workspaces or {}, traces or {}

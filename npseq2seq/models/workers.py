@@ -73,12 +73,13 @@ def halves(rows):
 
 
 def train_share(model, source, target, mine, n):
-    """Train rows `mine` of a batch of n, their gradients scaled by their share
-    and written into the model's: (loss, accuracy), each process's half of a
-    batch (no rows: gradients 0, and 0, 0)."""
+    """Zero the gradients (unless the model writes them) and train rows `mine` of
+    a batch of n, scaled by their share: (loss, accuracy), each process's half of
+    a batch (0, 0 for no rows)."""
     if not len(mine):
         model._zero_grads()
         return 0.0, 0.0
+    model._zero_grads_unless_written()
     return model._train_batch(source[mine], target[mine], share=len(mine) / n)
 
 
