@@ -239,10 +239,10 @@ def _gate_activation(recurrent_activation, units, dtype, scaled=False, rows=None
     return activate
 
 
-def _by_gate(z):
-    """z (N, 4u) as a (4, N, u) view, gate by gate (not a copy)."""
-    n, width = z.shape
-    return z.reshape(n, 4, width // 4).transpose(1, 0, 2)
+def _by_gate(a):
+    """a (N, 4u) as a (4, N, u) view, gate by gate (not a copy); a (4u,) bias as
+    (4, 1, u)."""
+    return a.reshape(-1, 4, a.shape[-1] // 4).transpose(1, 0, 2)
 
 
 def _described(value):
@@ -560,7 +560,7 @@ class LSTM:
         negated_scales, _ = _gate_major_constants(dtype)
 
         def gate_major(name):                       # (rows, 4u) -> (4, rows, u), a copy
-            blocks = self.params[name].reshape(-1, 4, u).transpose(1, 0, 2)
+            blocks = _by_gate(self.params[name])
             copy = empty(workspace, f"gate_major_{name}", blocks.shape, dtype)
             return np.multiply(blocks, negated_scales if scaled else 1, out=copy)
 
