@@ -7,6 +7,7 @@ wrong row, share, slot or step count shows up as a difference far above it.
 
 import copy
 import glob
+import io
 import os
 
 import numpy as np
@@ -160,3 +161,72 @@ def test_workers_must_be_one_or_two(workers):
     model = EncoderDecoder(51, 8, seed=1)
     with pytest.raises(ValueError, match=f"workers must be 1 or 2, got {workers!r}"):
         model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=workers)
+
+
+@pytest.mark.parametrize("largest, dtype", [(50, np.uint8), (255, np.uint8), (256, np.uint16),
+                                            (70_000, np.uint32)])
+def test_tokens_go_to_the_worker_in_the_smallest_type_that_holds_them(largest, dtype):
+    tokens = np.array([[0, largest], [largest // 2, 1]], np.int64)
+    narrow = workers_module.narrowed(tokens)
+    assert narrow.dtype == dtype
+    np.testing.assert_array_equal(narrow, tokens)
+
+
+def test_float_and_empty_arrays_go_as_they_are():
+    vectors = np.ones((2, 3, 4), np.float32)
+    empty = np.zeros((0, 3), np.int64)
+    assert workers_module.narrowed(vectors) is vectors
+    assert workers_module.narrowed(empty) is empty
+
+
+def test_fit_hands_the_worker_its_tokens_narrowed(monkeypatch):
+    sent, framed = [], workers_module._framed
+
+    def recording(obj):
+        sent.append(obj)
+        return framed(obj)
+
+    monkeypatch.setattr(workers_module, "_framed", recording)
+    trained(2, epochs=1)
+    (fit,) = [message for message in sent if message[0] == "fit"]
+    for given, narrow in zip((SOURCE[:SAMPLES], TARGET[:SAMPLES]), fit[1:3]):
+        assert given.dtype == np.int64 and narrow.dtype == np.uint8
+        np.testing.assert_array_equal(narrow, given)
+
+
+def test_arrays_cross_the_pipe_whole_in_any_layout():
+    grid = np.arange(24.0).reshape(4, 6)
+    arrays = [grid, np.asfortranarray(grid), grid[:, ::-2], np.zeros((0, 3), np.int64),
+              np.arange(5, dtype=np.uint8)]
+    parts = workers_module._framed(("fit", arrays, {"lr": 0.5}))
+    stream = io.BufferedReader(io.BytesIO(b"".join(bytes(part) for part in parts)))
+    tag, back, config = workers_module._read_object(stream)
+    assert (tag, config) == ("fit", {"lr": 0.5})
+    for given, got in zip(arrays, back, strict=True):
+        assert got.dtype == given.dtype and got.flags.writeable
+        np.testing.assert_array_equal(got, given)
+
+
+def test_an_array_is_written_from_its_own_memory_not_copied_into_the_pickle():
+    data = np.arange(100_000, dtype=np.float32)
+    header, pickled, *buffers = workers_module._framed(("fit", data))
+    assert len(pickled) < 1000
+    (buffer,) = buffers
+    assert np.shares_memory(np.frombuffer(buffer, np.float32), data)
+
+
+def test_a_pipe_that_closes_mid_message_is_an_eof_error():
+    whole = b"".join(bytes(part) for part in workers_module._framed(np.arange(100)))
+    stream = io.BufferedReader(io.BytesIO(whole[:-10]))
+    with pytest.raises(EOFError, match="after 790 of 800 bytes"):
+        workers_module._read_object(stream)
+
+
+def test_a_worker_that_cannot_start_sends_back_its_traceback(monkeypatch):
+    model = EncoderDecoder(n_features=51, n_units=8, seed=1)
+    config = model.get_config()
+    monkeypatch.setattr(model, "get_config", lambda: {**config, "no_such_option": 1})
+    with pytest.raises(RuntimeError, match="(?s)worker process failed:.*Traceback.*"
+                                           "TypeError.*no_such_option"):
+        model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=2)
+
