@@ -230,3 +230,18 @@ def test_a_worker_that_cannot_start_sends_back_its_traceback(monkeypatch):
                                            "TypeError.*no_such_option"):
         model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=2)
 
+
+def test_a_model_class_the_worker_cannot_import_is_named_before_it_starts(monkeypatch):
+    class Local(EncoderDecoder):
+        pass
+
+    started = []
+    monkeypatch.setattr(workers_module, "_start", lambda *args: started.append(args))
+    model = Local(n_features=51, n_units=8, seed=1)
+    with pytest.raises(TypeError, match=r"Local is defined inside a function.*workers=1"):
+        model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=2)
+    Local.__qualname__, Local.__module__ = "Scripted", "__main__"
+    with pytest.raises(TypeError, match=r"Scripted is defined in the script being run"):
+        model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=2)
+    assert started == []
+    model.fit(SOURCE[:8], TARGET[:8], verbose=0)        # workers=1 trains it

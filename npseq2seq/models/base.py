@@ -279,7 +279,10 @@ class Seq2SeqModel:
                     second one, on another core (see workers.py). The second
                     process starts with the first such fit (about a third of a
                     second) and stays for the next. The weights differ from
-                    workers=1 by rounding only.
+                    workers=1 by rounding only. That process imports the
+                    model's class: a subclass must be defined at the top
+                    level of a module (not in a function, nor in the script
+                    being run).
         Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy).
         A loss or gradient that stops being finite ends training with
         FloatingPointError; the weights stay those of the last good batch.

@@ -105,6 +105,7 @@ class TrainingWorker:
     """The second process of fit(workers=2), and the memory the two share."""
 
     def __init__(self, model):
+        _check_importable(type(model))
         n = model._flat_params.size
         self.model, self.half = model, n // 2
         # the header, then params, this process's grads, the worker's, 3 slots
@@ -341,6 +342,17 @@ def _carve(mapping, n, dtype):
         offset += n * dtype.itemsize
     params, grads, worker_grads = arrays[:3]
     return counts, stats, params, grads, worker_grads, arrays[3:]
+
+
+def _check_importable(cls):
+    """The worker builds its model from the class's module and name (see _start)."""
+    where = ("inside a function" if "<locals>" in cls.__qualname__ else
+             "in the script being run (__main__)" if cls.__module__ == "__main__" else None)
+    if where is not None:
+        raise TypeError(f"fit(workers=2) builds the model again in a second process, which "
+                        f"imports its class by module and name; {cls.__qualname__} is "
+                        f"defined {where}, where that process cannot find it: define it at "
+                        f"the top level of a module, or train with workers=1")
 
 
 def _start(model, path, nbytes):
