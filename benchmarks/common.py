@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 MISSING = 3          # a worker's exit status when its library is not installed
 WORKER_ENVIRONMENT = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -48,12 +49,17 @@ def run_worker(python, script, arguments):
     return json.loads(output.strip().splitlines()[-1]), peak_mb
 
 
-def run_measured(command):
-    """Run a command; return (exit status, peak resident memory in MB, stdout, stderr)."""
+def run_measured(command, with_children=False):
+    """Run a command; return (exit status, peak resident memory in MB, stdout, stderr).
+
+    with_children: the peak is the command's own plus each of its child
+    processes' (see wait_measured_with_children).
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                    env=WORKER_ENVIRONMENT)
-        status, peak_mb = wait_measured(process)
+        wait = wait_measured_with_children if with_children else wait_measured
+        status, peak_mb = wait(process)
         out.seek(0)
         err.seek(0)
         return status, peak_mb, out.read().decode(), err.read().decode()
@@ -65,6 +71,47 @@ def wait_measured(process):
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return process.returncode, usage.ru_maxrss / 1024
+
+
+def wait_measured_with_children(process):
+    """As wait_measured, but the peak is the sum of the child's and those of the
+    processes it starts (each one's peak, VmHWM, read from /proc every 50 ms
+    while the child runs: Linux only). A sum of peaks counts the shared
+    libraries, and any peaks that did not coincide, in full: an upper bound."""
+    peaks = {}
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        for child in _children_of(process.pid):
+            peaks[child] = max(peaks.get(child, 0), _peak_kib(child))
+        time.sleep(0.05)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, (usage.ru_maxrss + sum(peaks.values())) / 1024
+
+
+def _children_of(parent):
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()     # after "(name)"
+        except (OSError, IndexError):                  # not a process, or gone
+            continue
+        if int(fields[1]) == parent:                   # the parent's pid
+            children.append(int(entry))
+    return children
+
+
+def _peak_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:                                    # gone: its last reading stands
+        pass
+    return 0
 
 
 class TurnTakingWorker:
