@@ -215,6 +215,28 @@ def test_an_array_is_written_from_its_own_memory_not_copied_into_the_pickle():
     assert np.shares_memory(np.frombuffer(buffer, np.float32), data)
 
 
+class _Trickle(io.RawIOBase):
+    """A pipe that hands over at most 7 bytes a read, as a pipe may."""
+
+    def __init__(self, data):
+        self.data = memoryview(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(7, len(buffer), len(self.data))
+        buffer[:n], self.data = self.data[:n], self.data[n:]
+        return n
+
+
+def test_a_message_that_comes_in_pieces_is_read_whole():
+    arrays = (np.arange(50.0), np.arange(3, dtype=np.uint8))
+    whole = b"".join(bytes(part) for part in workers_module._framed(arrays))
+    for got, given in zip(workers_module._read_object(_Trickle(whole)), arrays, strict=True):
+        np.testing.assert_array_equal(got, given)
+
+
 def test_a_pipe_that_closes_mid_message_is_an_eof_error():
     whole = b"".join(bytes(part) for part in workers_module._framed(np.arange(100)))
     stream = io.BufferedReader(io.BytesIO(whole[:-10]))
