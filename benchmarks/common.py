@@ -78,16 +78,22 @@ def wait_measured_with_children(process):
     processes it starts (each one's peak, VmHWM, read from /proc every 50 ms
     while the child runs: Linux only). A sum of peaks counts the shared
     libraries, and any peaks that did not coincide, in full: an upper bound."""
-    peaks = {}
+    peaks, own = {}, 0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
+        own = max(own, _peak_kib(process.pid))
         for child in _children_of(process.pid):
             peaks[child] = max(peaks.get(child, 0), _peak_kib(child))
         time.sleep(0.05)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, (usage.ru_maxrss + sum(peaks.values())) / 1024
+    # wait4's figure is the larger of the child's own peak and those of the
+    # processes it waited for: the child's own if it is the larger, else the
+    # last reading of its own
+    if usage.ru_maxrss > max(peaks.values(), default=0):
+        own = usage.ru_maxrss
+    return process.returncode, (own + sum(peaks.values())) / 1024
 
 
 def _children_of(parent):
