@@ -260,7 +260,7 @@ def _framed(obj):
     out-of-band buffers, the pickle's length, each buffer's), the pickle, the
     buffers. Arrays go out of band (pickle protocol 5): written from their own
     memory and read into the reader's once, not copied into a pickle on either
-    side (a fit's data in one copy, not three)."""
+    side (a fit's data in one copy, the worker's, where there were four)."""
     buffers = []
     data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
     views = [buffer.raw() for buffer in buffers]
