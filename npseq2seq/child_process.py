@@ -1,15 +1,18 @@
-"""The environment for a Python child process that imports this npseq2seq."""
+"""The command for a Python child process that imports this npseq2seq."""
 
 import os
+import sys
 
-__all__ = ["child_environment"]
+__all__ = ["python_command"]
 
 
-def child_environment(**settings):
-    """os.environ with `settings` added and the folder that holds this npseq2seq first
-    on PYTHONPATH, so that sys.executable started with it imports this same copy
-    (also when the parent found it on a sys.path of its own making)."""
+def python_command(code, *args):
+    """[python, "-c", code, *args]: sys.executable running `code` with the folder that
+    holds this npseq2seq first on its sys.path, so that the child imports this same
+    copy. `python -c` puts "" (the working folder) first: an npseq2seq folder there
+    (a checkout of another version, say) would be imported instead, and a worker
+    of another version does not speak this one's protocol. And this copy may be on
+    no path the child would have (a parent's sys.path of its own making)."""
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, **settings)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    return env
+    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {package_root!r}); {code}",
+            *args]

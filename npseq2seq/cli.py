@@ -21,7 +21,7 @@ import tempfile
 import numpy as np
 
 from . import gradcheck
-from .child_process import child_environment
+from .child_process import python_command
 from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
@@ -464,10 +464,10 @@ def run_check(args):
     not taken for a pass. The child hands its reports back in a file."""
     with tempfile.TemporaryDirectory() as folder:
         result_path = os.path.join(folder, "result.json")
-        command = [sys.executable, "-c", "import sys; from npseq2seq.cli import check_child; "
-                   "check_child(*sys.argv[1:])", args.file, result_path]
+        command = python_command("from npseq2seq.cli import check_child; "
+                                 "check_child(*sys.argv[1:])", args.file, result_path)
         try:
-            child = subprocess.run(command, env=child_environment(), timeout=args.timeout)
+            child = subprocess.run(command, timeout=args.timeout)
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{args.file}: the answer was still running after "
                                f"{args.timeout:g} s (an endless loop?), so it was stopped; "

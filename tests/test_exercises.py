@@ -288,6 +288,18 @@ def test_check_command_grades_a_file(tmp_path, capsys):
     assert "dc_prev = dc * f" in capsys.readouterr().out
 
 
+def test_check_grades_with_this_npseq2seq_not_one_in_the_working_folder(
+        tmp_path, monkeypatch, capsys):
+    answer = tmp_path / "good.py"
+    answer.write_text(STEP)
+    (tmp_path / "npseq2seq").mkdir()
+    (tmp_path / "npseq2seq" / "__init__.py").write_text(
+        "raise ImportError('the npseq2seq of the working folder')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "good.py"]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
 def test_check_command_errors_are_one_line(tmp_path, capsys):
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")

@@ -267,3 +267,16 @@ def test_a_model_class_the_worker_cannot_import_is_named_before_it_starts(monkey
         model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=2)
     assert started == []
     model.fit(SOURCE[:8], TARGET[:8], verbose=0)        # workers=1 trains it
+
+
+def test_the_worker_imports_this_npseq2seq_not_one_in_the_working_folder(tmp_path, monkeypatch):
+    # python -c puts the working folder first on sys.path: a checkout of another
+    # version there made the worker import that one (and, speaking another
+    # protocol, hang)
+    (tmp_path / "npseq2seq").mkdir()
+    (tmp_path / "npseq2seq" / "__init__.py").write_text(
+        "raise ImportError('the npseq2seq of the working folder')\n")
+    monkeypatch.chdir(tmp_path)
+    one, _ = trained(1, epochs=1)
+    two, _ = trained(2, epochs=1)
+    assert_same_up_to_rounding(one, two)

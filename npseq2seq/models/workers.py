@@ -50,7 +50,7 @@ import weakref
 
 import numpy as np
 
-from ..child_process import child_environment
+from ..child_process import python_command
 from ..optimizers import get_optimizer
 
 __all__ = ["TrainingWorker", "batch_rows", "narrowed", "squared_sum"]
@@ -357,8 +357,8 @@ def _check_importable(cls):
 
 def _start(model, path, nbytes):
     """The worker: this module's _main in the same Python, BLAS on one thread, pipes for talk."""
-    env = child_environment(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    process = subprocess.Popen([sys.executable, "-c", f"from {__name__} import _main; _main()"],
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    process = subprocess.Popen(python_command(f"from {__name__} import _main; _main()"),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes)
     _write(process.stdin, _framed(setup))
