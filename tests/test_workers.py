@@ -280,3 +280,19 @@ def test_the_worker_imports_this_npseq2seq_not_one_in_the_working_folder(tmp_pat
     one, _ = trained(1, epochs=1)
     two, _ = trained(2, epochs=1)
     assert_same_up_to_rounding(one, two)
+
+
+def test_the_worker_finds_the_model_module_where_this_process_found_it(tmp_path, monkeypatch):
+    # e.g. a module beside the script being run, which is on the script's
+    # sys.path but not on that of the worker's `python -c`
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "my_models.py").write_text(
+        "from npseq2seq import EncoderDecoder\n\n\n"
+        "class MyModel(EncoderDecoder):\n"
+        "    pass\n")
+    monkeypatch.syspath_prepend(str(folder))
+    from my_models import MyModel
+    one, _ = trained(1, epochs=1)
+    two, _ = trained(2, model_class=MyModel, epochs=1)
+    assert_same_up_to_rounding(one, two)

@@ -360,7 +360,8 @@ def _start(model, path, nbytes):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     process = subprocess.Popen(python_command(f"from {__name__} import _main; _main()"),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes)
+    setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes,
+             [entry for entry in sys.path if isinstance(entry, str)])
     _write(process.stdin, _framed(setup))
     return process
 
@@ -370,7 +371,10 @@ def _start(model, path, nbytes):
 class _Worker:
     def __init__(self, commands, replies):
         self.commands = commands
-        module, name, config, path, nbytes = self._receive()
+        module, name, config, path, nbytes, parent_path = self._receive()
+        # the model's module is found where the parent found it (a module beside
+        # the parent's script, say), this npseq2seq staying first
+        sys.path.extend(entry for entry in parent_path if entry not in sys.path)
         cls = getattr(importlib.import_module(module), name)
         self.model = cls(**config)
         with open(path, "r+b") as f:
