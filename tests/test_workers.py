@@ -9,6 +9,7 @@ import copy
 import glob
 import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -296,3 +297,13 @@ def test_the_worker_finds_the_model_module_where_this_process_found_it(tmp_path,
     one, _ = trained(1, epochs=1)
     two, _ = trained(2, model_class=MyModel, epochs=1)
     assert_same_up_to_rounding(one, two)
+
+
+def test_a_worker_that_is_never_ready_is_stopped_and_named(monkeypatch):
+    monkeypatch.setattr(workers_module, "START_SECONDS", 0.5)
+    monkeypatch.setattr(workers_module, "python_command",
+                        lambda code: [sys.executable, "-c", "import time; time.sleep(60)"])
+    model = EncoderDecoder(n_features=51, n_units=8, seed=1)
+    with pytest.raises(RuntimeError, match="not ready after 0.5 s and was stopped"):
+        model.fit(SOURCE[:8], TARGET[:8], verbose=0, workers=2)
+    model.fit(SOURCE[:8], TARGET[:8], verbose=0)        # workers=1 trains it

@@ -44,6 +44,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import weakref
@@ -61,6 +62,7 @@ __all__ = ["TrainingWorker", "batch_rows", "narrowed", "squared_sum"]
 _COUNTS, _STATS, _HEADER_BYTES = 2, 3, 64
 TO_WORKER, TO_PARENT = 0, 1
 SPIN_SECONDS = 0.005    # how long a reader watches for a message before it blocks
+START_SECONDS = 60      # how long a new worker may take to say it is ready
 
 
 def batch_rows(order, batch_size, b):
@@ -119,7 +121,7 @@ class TrainingWorker:
             weakref.finalize(model, _stop, self._process)   # the worker goes with the model
             self._outbox = _Outbox(self._process.stdin, counts, TO_WORKER)
             self._inbox = _Inbox(self._process.stdout, counts, TO_PARENT)
-            self._read_reply(b"r")                  # mapped: the file may go
+            self._read_ready()                      # mapped: the file may go
         finally:
             _unlink(path)
         self.stats, self._worker_grads, self.slot_arrays = stats, self._arrays[4], self._arrays[5]
@@ -207,6 +209,31 @@ class TrainingWorker:
             self.close()
             raise RuntimeError(f"fit's worker process failed:\n{details}")
         raise self._died()
+
+    def _read_ready(self):
+        """Wait for the new worker's "ready". One still silent after START_SECONDS
+        is stopped and named: stuck, or running another npseq2seq, which reads
+        this one's messages otherwise and would wait for ever."""
+        timed_out = threading.Event()
+
+        def stop():
+            timed_out.set()
+            self._process.kill()
+
+        watchdog = threading.Timer(START_SECONDS, stop)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            self._read_reply(b"r")
+        except RuntimeError:
+            if not timed_out.is_set():
+                raise
+            raise RuntimeError(f"fit's worker process was not ready after {START_SECONDS:g} s "
+                               f"and was stopped: stuck, or running another npseq2seq than "
+                               f"this process (was it reinstalled since it was imported?)"
+                               ) from None
+        finally:
+            watchdog.cancel()
 
     def _died(self):
         process = self._process
