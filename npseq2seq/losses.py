@@ -21,7 +21,7 @@ Mean squared error, for real-valued targets:
 
 import numpy as np
 
-from .tasks import check_in_range
+from .tasks import as_indices, check_in_range
 
 
 __all__ = ["softmax_cross_entropy", "mean_squared_error", "accuracy"]
@@ -118,7 +118,7 @@ def _check_class_targets(targets, logits_shape):
         raise ValueError(
             f"integer targets must have shape {tuple(logits_shape[:-1])}, got {targets.shape}")
     check_in_range(targets, classes, "target classes")
-    return targets
+    return as_indices(targets)
 
 
 def _check_same_shape(name, array, shape, dtype):

@@ -32,6 +32,17 @@ def check_in_range(tokens, n_classes, what="tokens"):
                          f"{tokens.min()} to {tokens.max()}")
 
 
+def as_indices(tokens):
+    """Checked tokens as NumPy indexes with: as they are, unless their type does
+    not cast safely to np.intp (uint64 on a 64-bit machine), which NumPy mixes
+    with signed integers into floats (uint64 + int64 is float64) and whose
+    np.take some NumPy versions refuse. The tokens were checked, so the cast
+    changes no value."""
+    if np.can_cast(tokens.dtype, np.intp):
+        return tokens
+    return tokens.astype(np.intp)
+
+
 def reversal_task(n_samples, n_in=6, n_out=3, cardinality=51, seed=None):
     """Random sources and their reversed prefixes.
 

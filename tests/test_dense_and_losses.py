@@ -121,3 +121,12 @@ def test_accuracy_is_a_python_float_with_or_without_a_mask():
 def test_bad_targets_are_named(targets, message):
     with pytest.raises(ValueError, match=message):
         softmax_cross_entropy(np.zeros((1, 2, 3)), targets)
+
+
+def test_uint64_targets_give_the_int64_loss_and_gradient():
+    logits = np.random.default_rng(3).standard_normal((4, 3, 7))
+    targets = np.random.default_rng(4).integers(0, 7, (4, 3))
+    expected = softmax_cross_entropy(logits, targets)
+    got = softmax_cross_entropy(logits, targets.astype(np.uint64))
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])

@@ -46,3 +46,16 @@ def test_one_hot_errors():
         ns.one_hot(np.array([0, 4]), 4)
     with pytest.raises(TypeError, match="integer tokens"):
         ns.one_hot(np.array([0.5]), 4)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint32])
+def test_tokens_that_index_as_they_are_are_left_alone(dtype):
+    tokens = np.array([[0, 3], [5, 1]], dtype)
+    assert ns.tasks.as_indices(tokens) is tokens
+
+
+def test_uint64_tokens_become_intp_with_the_same_values():
+    tokens = np.array([[0, 3], [5, 2**40]], np.uint64)
+    indices = ns.tasks.as_indices(tokens)
+    assert indices.dtype == np.intp
+    np.testing.assert_array_equal(indices, tokens)

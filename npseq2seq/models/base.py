@@ -31,7 +31,7 @@ from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
-from ..tasks import check_in_range, count as _count
+from ..tasks import as_indices, check_in_range, count as _count
 from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
@@ -491,6 +491,7 @@ class Seq2SeqModel:
             if x.ndim != 2:
                 raise ValueError(f"{name} tokens must have shape (samples, steps), got shape {x.shape}")
             check_in_range(x, v, f"{name} tokens")
+            x = as_indices(x)
         else:
             if x.ndim != 3 or x.shape[2] != v:
                 hint = ("; squeeze axis 1" if x.ndim == 4 and x.shape[1] == 1 else
