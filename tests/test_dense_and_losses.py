@@ -103,7 +103,7 @@ def test_mse_gradient_and_value():
 def test_accuracy_counts_argmax_agreement_per_step():
     logits = np.array([[[2.0, 1.0], [0.0, 3.0], [5.0, 1.0]]])
     assert accuracy(logits, np.array([[0, 1, 1]])) == pytest.approx(2 / 3)
-    assert accuracy(logits, np.eye(2)[[[0, 0, 0]]]) == pytest.approx(2 / 3)
+    assert accuracy(logits, np.eye(2)[np.array([[0, 0, 0]])]) == pytest.approx(2 / 3)
 
 
 def test_accuracy_is_a_python_float_with_or_without_a_mask():

@@ -18,6 +18,7 @@ and names a catalogued mistake when the student's numbers equal its numbers.
 
 import copy
 import traceback
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,8 +157,10 @@ def _as_float_array(value):
     """A float64 array if the value is numbers of one shape; else the value, for
     `describe` to report (None, a string, a ragged list)."""
     try:
-        array = np.asarray(value)
-    except ValueError:
+        with warnings.catch_warnings():     # NumPy before 1.24 warns of ragged lists
+            warnings.simplefilter("ignore")
+            array = np.asarray(value)
+    except ValueError:                      # (and from 1.24 refuses them)
         return value
     return array.astype(np.float64) if array.dtype.kind in "iuf" else value
 
