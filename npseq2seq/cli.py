@@ -289,11 +289,20 @@ def _joined_tokens(tokens):
 
 def read_sources(path, n_tokens):
     """The integer sequences of a file (or '-', standard input), a line each; every
-    token in 0..n_tokens-1."""
+    token in 0..n_tokens-1. A file is read as UTF-8 (ASCII is that), with or
+    without the byte-order mark some Windows editors write first."""
     name = "standard input" if path == "-" else path
-    with (contextlib.nullcontext(sys.stdin) if path == "-" else open(path)) as lines:
-        sources = [_source_line(line, f"{name} line {number}", n_tokens)
-                   for number, line in enumerate(lines, 1)]
+    stream = (contextlib.nullcontext(sys.stdin) if path == "-" else
+              open(path, encoding="utf-8-sig"))
+    try:
+        with stream as lines:
+            sources = [_source_line(line.lstrip("\ufeff") if number == 1 else line,
+                                    f"{name} line {number}", n_tokens)
+                       for number, line in enumerate(lines, 1)]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{name} is not UTF-8 text ({error.reason} at byte {error.start}): "
+                         f"expected lines of integers; save it as UTF-8 or ASCII "
+                         f"(UTF-16, say, is what Windows PowerShell's > writes)") from None
     if not sources:
         raise ValueError(f"{name} holds no sequences: expected a line of integers each")
     return sources

@@ -202,6 +202,24 @@ def test_predict_input_errors_name_the_line(trained, tmp_path, capsys, text, arg
     assert err.startswith("npseq2seq predict: error: ") and message in err
 
 
+def test_predict_input_may_start_with_a_byte_order_mark(trained, tmp_path, capsys):
+    path = tmp_path / "sources.txt"
+    path.write_bytes(b"\xef\xbb\xbf2 7 3 5 9\r\n8 1 1\r\n")      # Notepad's UTF-8
+    assert main(["predict", str(trained), "--input", str(path)]) == 0
+    with_mark = capsys.readouterr().out
+    path.write_bytes(b"2 7 3 5 9\n8 1 1\n")
+    assert main(["predict", str(trained), "--input", str(path)]) == 0
+    assert with_mark == capsys.readouterr().out and len(with_mark.splitlines()) == 2
+
+
+def test_predict_input_that_is_not_utf8_is_named(trained, tmp_path, capsys):
+    path = tmp_path / "sources.txt"
+    path.write_bytes("2 7 3 5 9\n".encode("utf-16"))
+    assert main(["predict", str(trained), "--input", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is not UTF-8 text" in err and "expected lines of integers" in err
+
+
 def test_predict_needs_tokens_or_a_file(trained, capsys):
     assert main(["predict", str(trained)]) == 2
     assert "one of the two" in capsys.readouterr().err
