@@ -253,8 +253,8 @@ def add_predict(commands):
     sub.add_argument("tokens", type=int, nargs="*", help="the source integers")
     sub.add_argument("--input", metavar="FILE",
                      help="decode each line of FILE instead (- for standard input): integers "
-                          "separated by spaces or commas, any length a line; prints one "
-                          "line each, in order")
+                          "separated by spaces or commas, any length a line, UTF-8 or ASCII; "
+                          "prints one line each, in order")
     sub.add_argument("--steps", type=COUNT, help="output length (default: the trained length)")
     sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
                      help="beam search: print the K likeliest sequences found, best first, "
