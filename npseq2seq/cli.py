@@ -300,7 +300,7 @@ def read_sources(path, n_tokens):
                                     f"{name} line {number}", n_tokens)
                        for number, line in enumerate(lines, 1)]
     except UnicodeDecodeError as error:
-        raise ValueError(f"{name} is not UTF-8 text ({error.reason} at byte {error.start}): "
+        raise ValueError(f"{name} is not UTF-8 text ({error.reason}): "
                          f"expected lines of integers; save it as UTF-8 or ASCII "
                          f"(UTF-16, say, is what Windows PowerShell's > writes)") from None
     if not sources:
