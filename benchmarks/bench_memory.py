@@ -45,8 +45,7 @@ def main():
     args = parser.parse_args()
     peaks = {}
     for name, command in commands(args).items():
-        ours = name.startswith("npseq2seq")
-        if not ours and name not in args.peers:
+        if not name.startswith("npseq2seq") and name not in args.peers:
             continue
         two_processes = "--workers" in command
         if two_processes and not os.path.isdir("/proc"):
