@@ -473,7 +473,7 @@ def run_check(args):
     not taken for a pass. The child hands its reports back in a file."""
     with tempfile.TemporaryDirectory() as folder:
         result_path = os.path.join(folder, "result.json")
-        command = python_command("from npseq2seq.cli import check_child; "
+        command = python_command("import sys; from npseq2seq.cli import check_child; "
                                  "check_child(*sys.argv[1:])", args.file, result_path)
         try:
             child = subprocess.run(command, timeout=args.timeout)
