@@ -24,7 +24,8 @@ npseq2seq's time as a fraction of each peer's; under the table, the spread of
 those fractions over the single stretches. Keras (TensorFlow) and PyTorch are
 optional: without one, its row is skipped. The PyTorch peer is nn.LSTM encoder
 and decoder, nn.Linear, cross-entropy and torch.optim.Adam on one-hot inputs,
-starting from the same initial weights.
+starting from the same initial weights, on PyTorch's default threads (two
+here); --peers pytorch-1-thread adds it on one thread.
 """
 
 import argparse
@@ -120,8 +121,18 @@ def npseq2seq_two_processes_trainer(data, args, seed):
     return npseq2seq_trainer(data, args, seed, workers=2)
 
 
+def torch_one_thread_trainer(data, args, seed):
+    """PyTorch on one thread, to show that its default (two here) is its best."""
+    import torch
+
+    torch.set_num_threads(1)
+    return torch_trainer(data, args, seed)
+
+
 PEERS = {"npseq2seq": npseq2seq_trainer, "npseq2seq-workers2": npseq2seq_two_processes_trainer,
-         "keras": keras_trainer, "pytorch": torch_trainer}
+         "keras": keras_trainer, "pytorch": torch_trainer,
+         "pytorch-1-thread": torch_one_thread_trainer}
+DEFAULT_PEERS = ["npseq2seq", "npseq2seq-workers2", "keras", "pytorch"]
 OURS = ("npseq2seq", "npseq2seq-workers2")     # fit(workers=1), the default, and workers=2
 BARS = {"pytorch": 0.7, "keras": 0.3}      # issue 5: npseq2seq's epoch at most this fraction
 PAUSE = 0.3     # seconds between turns, for the last library's thread pools to fall idle
@@ -135,7 +146,8 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--segments", type=int, default=10,
                         help="stretches each epoch is cut into, taken in turns (default 10)")
-    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    parser.add_argument("--peers", nargs="+", default=list(DEFAULT_PEERS), choices=list(PEERS),
+                        help=f"default: {' '.join(DEFAULT_PEERS)}")
     parser.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     add_python_options(parser)

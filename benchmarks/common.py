@@ -30,7 +30,10 @@ def add_python_options(parser):
 
 
 def interpreter(args, library):
-    return {"pytorch": args.torch_python, "keras": args.keras_python}.get(library, sys.executable)
+    """The Python that runs a peer: --torch-python for pytorch and its variants
+    (pytorch-1-thread), --keras-python for keras, this one for npseq2seq."""
+    family = library.split("-")[0]
+    return {"pytorch": args.torch_python, "keras": args.keras_python}.get(family, sys.executable)
 
 
 def run_worker(python, script, arguments):
