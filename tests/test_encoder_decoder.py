@@ -141,6 +141,21 @@ def test_decode_step_accepts_the_softmax_vector_as_in_the_tutorial():
     np.testing.assert_array_equal(from_vector, from_token)
 
 
+@pytest.mark.parametrize("inputs, error, given", [
+    (np.zeros((3, 10)), ValueError, r"\(samples, 11\).*got float64 of shape \(3, 10\)"),
+    (np.zeros((3, 1), np.int64), ValueError, r"\(samples,\).*got int64 of shape \(3, 1\)"),
+    (np.zeros((3, 1, 11)), ValueError, r"got float64 of shape \(3, 1, 11\)"),
+    (np.zeros(3, bool), TypeError, r"integer tokens or float vectors, got dtype bool"),
+    (np.array([0, 11, 2]), ValueError, r"decode_step's input tokens must lie in 0\.\.10"),
+])
+def test_decode_step_names_the_input_as_given(inputs, error, given):
+    """Not as the one-step sequence it is checked as, inputs[:, None]."""
+    model = ns.EncoderDecoder(11, 8, seed=6)
+    state = model.encode(ns.reversal_task(3, cardinality=11, seed=6)[0])
+    with pytest.raises(error, match=given):
+        model.decode_step(inputs, state)
+
+
 def test_batched_predict_equals_one_sequence_at_a_time():
     model = ns.EncoderDecoder(11, 8, seed=7)
     source, _ = ns.reversal_task(20, cardinality=11, seed=7)

@@ -312,6 +312,20 @@ def test_bad_input_errors_say_what_was_expected_and_given(x, message):
         LSTM(51, 4, seed=0).forward(x)
 
 
+@pytest.mark.parametrize("x, given", [
+    (np.zeros((2, 50)), r"float64 of shape \(2, 50\)"),     # one feature short
+    (np.zeros((2, 1), np.int64), r"int64 of shape \(2, 1\)"),   # tokens as a column
+    (np.zeros((2, 6, 51)), r"float64 of shape \(2, 6, 51\)"),  # a whole sequence
+    (np.zeros(0, np.int64), r"int64 of shape \(0,\)"),
+    (np.int64(3), r"int64 of shape \(\)"),
+])
+def test_a_bad_step_input_is_named_as_given(x, given):
+    """Not as the one-step sequence x[:, None] that step checks it as."""
+    with pytest.raises(ValueError, match=r"must be tokens \(samples,\) or vectors "
+                                         r"\(samples, 51\).*got " + given):
+        LSTM(51, 4, seed=0).step(x)
+
+
 def test_bad_initial_state_shape_is_named():
     with pytest.raises(ValueError, match=r"h0 must have shape \(2, 4\), got \(3, 4\)"):
         LSTM(3, 4, seed=0).forward(np.ones((2, 3, 3)), (np.zeros((3, 4)), np.zeros((3, 4))))

@@ -282,6 +282,17 @@ def is_token_array(x):
     return np.asarray(x).dtype.kind in "iu"
 
 
+def check_step_shape(x, n_features, what):
+    """ValueError naming the shape given unless x (an array) is one step's input:
+    tokens (N,) or vectors (N, n_features), N at least 1. (Callers then check it
+    as a one-step sequence, x[:, None], whose errors would name that shape.)"""
+    tokens = is_token_array(x)
+    if (x.ndim != (1 if tokens else 2) or len(x) == 0
+            or not tokens and x.shape[1] != n_features):
+        raise ValueError(f"{what} must be tokens (samples,) or vectors (samples, {n_features}), "
+                         f"at least one sample; got {x.dtype} of shape {x.shape}")
+
+
 class LSTM:
     """A Keras-compatible LSTM layer over whole sequences.
 
@@ -432,7 +443,9 @@ class LSTM:
         stepping gives the numbers a whole-sequence forward gives (the tests
         assert they are identical for tokens).
         """
-        x = self._check_input(np.asarray(x_t)[:, None])[:, 0]
+        x_t = np.asarray(x_t)
+        check_step_shape(x_t, self.input_dim, "LSTM.step's input")
+        x = self._check_input(x_t[:, None])[:, 0]
         h, c = (np.array(s) for s in self._initial_state(state, len(x)))
         with np.errstate(over="ignore"):
             self.stepper(h, c)(x)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..activations import softmax
 from ..decoding import beam_search
-from ..layers.lstm import is_token_array
+from ..layers.lstm import check_step_shape, is_token_array
 from .base import Seq2SeqModel, _count, writes_gradients
 
 __all__ = ["EncoderDecoder", "shift_right"]
@@ -198,12 +198,11 @@ class EncoderDecoder(Seq2SeqModel):
         return tuple(checked)
 
     def _check_step_input(self, inputs):
-        inputs = np.asarray(inputs)
-        if is_token_array(inputs):
-            if inputs.ndim != 1:
-                raise ValueError(f"decode_step tokens must have shape (samples,), got {inputs.shape}")
-            return self._check_sequences("inputs", inputs[:, None])[:, 0]
-        if inputs.ndim != 2:
-            raise ValueError(f"decode_step inputs must be tokens (samples,) or vectors "
-                             f"(samples, {self.n_features}), got shape {inputs.shape}")
-        return self._check_sequences("inputs", inputs[:, None])[:, 0]
+        """Tokens (N,) or vectors (N, n_features), checked as one-step sequences;
+        a shape error names the shape given, not the one-step sequence's."""
+        inputs, what = np.asarray(inputs), "decode_step's input"
+        if inputs.dtype.kind not in "iuf":
+            raise TypeError(f"{what} must be integer tokens or float vectors, got dtype "
+                            f"{inputs.dtype}")
+        check_step_shape(inputs, self.n_features, what)
+        return self._check_sequences(what, inputs[:, None])[:, 0]
