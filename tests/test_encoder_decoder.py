@@ -364,6 +364,10 @@ def test_load_errors_name_the_problem(tmp_path):
     (np.array([["a"]]), r"source must be integer tokens or float vectors, got dtype <U1"),
     (np.full((1, 2, 7), np.nan), r"source contains NaN"),
     (np.zeros((0, 3), np.int64), r"at least one sample"),
+    (np.array([1, 2, 3]), r"got shape \(3,\); for one sequence, pass a batch of one: "
+                          r"source\[None\]"),
+    (np.zeros((6, 7)), r"got shape \(6, 7\); for one sequence, pass a batch of one"),
+    (np.zeros((6, 3)), r"got shape \(6, 3\); for tokens pass integers"),
 ])
 def test_bad_sources_are_explained(source, message):
     error = TypeError if "dtype" in message else ValueError

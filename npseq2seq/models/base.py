@@ -489,21 +489,34 @@ class Seq2SeqModel:
             raise TypeError(f"{name} must be integer tokens or float vectors, got dtype {x.dtype}")
         if is_token_array(x):
             if x.ndim != 2:
-                raise ValueError(f"{name} tokens must have shape (samples, steps), got shape {x.shape}")
+                raise ValueError(f"{name} tokens must have shape (samples, steps), got shape "
+                                 f"{x.shape}{_shape_hint(name, x, v)}")
             check_in_range(x, v, f"{name} tokens")
             x = as_indices(x)
         else:
             if x.ndim != 3 or x.shape[2] != v:
-                hint = ("; squeeze axis 1" if x.ndim == 4 and x.shape[1] == 1 else
-                        "; for tokens pass integers, e.g. .astype(np.int64)" if x.ndim == 2 else "")
                 raise ValueError(f"{name} must have shape (samples, steps, {v}) or be integer "
-                                 f"tokens (samples, steps), got shape {x.shape}{hint}")
+                                 f"tokens (samples, steps), got shape {x.shape}"
+                                 f"{_shape_hint(name, x, v)}")
             if not np.all(np.isfinite(x)):
                 raise ValueError(f"{name} contains NaN or infinity")
             x = x.astype(self.dtype, copy=False)
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
         return x
+
+
+def _shape_hint(name, x, n_features):
+    """How to mend sequences of a wrong shape, where it is plain; else ""."""
+    one_sequence = (x.ndim == 1 and is_token_array(x)
+                    or x.ndim == 2 and not is_token_array(x) and x.shape[1] == n_features)
+    if one_sequence:
+        return f"; for one sequence, pass a batch of one: {name}[None]"
+    if x.ndim == 4 and x.shape[1] == 1:
+        return "; squeeze axis 1"                   # to_categorical's extra axis
+    if x.ndim == 2 and not is_token_array(x):
+        return "; for tokens pass integers, e.g. .astype(np.int64)"
+    return ""
 
 
 MIN_SOURCES_PER_THREAD = 256     # two threads of 128 each were 1.0-1.3x as fast as one, of 256 1.5x
