@@ -75,6 +75,29 @@ def test_a_parent_that_does_not_watch_blocks_on_the_pipe_and_gets_the_same_numbe
         np.testing.assert_array_equal(x, y)
 
 
+class _CountsThatArriveOnTheThirdLook:
+    """A shared count whose message shows on the third look; counts the looks."""
+
+    def __init__(self):
+        self.looks = 0
+
+    def __getitem__(self, direction):
+        self.looks += 1
+        return 1 if self.looks >= 3 else 0
+
+
+@pytest.mark.parametrize("cores, looks", [(1, 1), (2, 3), (8, 3)])
+def test_the_inbox_watches_the_count_only_with_a_second_core(monkeypatch, cores, looks):
+    # on one core, watching would keep the other process, the one that sends
+    # the message, off the core (a batch 6x slower than workers=1)
+    monkeypatch.setattr(workers_module, "usable_cores", lambda: cores)
+    monkeypatch.setattr(workers_module, "SPIN_SECONDS", 60)     # ends at the message
+    counts = _CountsThatArriveOnTheThirdLook()
+    inbox = workers_module._Inbox(io.BytesIO(b"h"), counts, workers_module.TO_PARENT)
+    assert inbox.read(1) == b"h"
+    assert counts.looks == looks
+
+
 def test_the_repeat_vector_model_trains_in_two_processes_too():
     one, _ = trained(1, RepeatVectorSeq2Seq, n_out=3)
     two, _ = trained(2, RepeatVectorSeq2Seq, n_out=3)

@@ -51,6 +51,7 @@ import weakref
 
 import numpy as np
 
+from ..blas_threads import usable_cores
 from ..child_process import python_command
 from ..optimizers import get_optimizer
 
@@ -267,16 +268,24 @@ class _Outbox:
 class _Inbox:
     """Messages from the other process. read() takes a message's first bytes:
     it watches the shared count for up to SPIN_SECONDS, then reads the pipe
-    (which blocks only if the message has not come yet)."""
+    (which blocks only if the message has not come yet).
+
+    Watching pays only while the other process runs on another core. On one
+    core it takes the core from the process it waits for: under taskset -c 0, a
+    batch of the tutorial's model took 17.7 ms against 2.9 ms for workers=1
+    (100 batches, the worker's start included). So with fewer than two usable
+    cores the inbox does not watch: then 3.4 ms against 2.6 (1,000 batches,
+    after the start)."""
 
     def __init__(self, stream, counts, direction):
         self.stream, self.counts, self.direction = stream, counts, direction
         self.seen = 0
+        self.spin_seconds = SPIN_SECONDS if usable_cores() >= 2 else 0
 
     def read(self, size):
         self.seen += 1
         counts, direction, seen = self.counts, self.direction, self.seen
-        deadline = time.perf_counter() + SPIN_SECONDS
+        deadline = time.perf_counter() + self.spin_seconds
         while counts[direction] < seen and time.perf_counter() < deadline:
             pass
         return self.stream.read(size)
