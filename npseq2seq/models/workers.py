@@ -26,7 +26,8 @@ blocked on a read is slow on this project's machine (a byte's round trip to a
 process blocked for 2 ms took 61 us, against 9 us to one that had just run),
 and a batch has four such waits; a watched count is seen within a microsecond.
 Watching keeps the waiting process's core busy for at most SPIN_SECONDS;
-fit(workers=2) is meant for a machine with two cores free anyway.
+fit(workers=2) is meant for a machine with two cores free anyway (with fewer
+than two usable cores, neither process watches: see _Inbox).
 
 The sums run in another order than in one process, so the weights differ from
 `workers=1` by rounding; the same `workers` gives the same numbers every run.
