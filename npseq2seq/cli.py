@@ -266,6 +266,9 @@ def run_predict(args):
     if (args.input is None) == (not args.tokens):
         raise ValueError("give the source tokens as arguments or --input FILE, one of the two")
     model = load(args.model)
+    if args.steps is None and model.target_length is None:
+        raise ValueError(f"{args.model} was saved before any training, so it does not know "
+                         f"its output length: pass --steps N")
     if args.input is not None:
         sources = read_sources(args.input, model.n_features)
         for tokens in predict_each(model, sources, args.steps, args.beam_width):

@@ -1,3 +1,4 @@
+import io
 import subprocess
 import sys
 
@@ -135,6 +136,21 @@ def test_a_bad_option_value_is_named_by_its_option(argv, message, capsys):
 def test_out_of_range_token_is_a_user_error(trained, capsys):
     assert main(["predict", str(trained), "1", "2", "99"]) == 2
     assert "tokens must lie in 0..10, got values from 1 to 99" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", [["1", "2", "3"], ["1", "2", "--beam-width", "2"],
+                                 ["--input", "-"]])
+def test_predict_with_an_untrained_model_asks_for_steps_in_cli_words(tmp_path, capsys,
+                                                                     monkeypatch, how):
+    path = tmp_path / "untrained.npz"
+    EncoderDecoder(11, 4, seed=0).save(path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("1 2 3\n"))
+    assert main(["predict", str(path), *how]) == 2
+    assert capsys.readouterr().err == (f"npseq2seq predict: error: {path} was saved before any "
+                                       f"training, so it does not know its output length: "
+                                       f"pass --steps N\n")
+    assert main(["predict", str(path), *how, "--steps", "2"]) == 0
+    assert len(capsys.readouterr().out.split("\n")[0].split()) >= 2
 
 
 def test_debug_shows_the_traceback(capsys):
