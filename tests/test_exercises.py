@@ -218,6 +218,21 @@ def test_softmax_sign_is_named():
     assert rows(report)["dlogits"].startswith("sign error")
 
 
+@pytest.mark.parametrize("wrong, verdict", [
+    ("(p - y) / (2 * n * t)", "off by a constant factor: 2 times too small"),
+    ("(y - p) / (n * t) * 3", "off by a constant factor: 3 times too large and of the wrong "
+                              "sign"),
+    ("(p - y) / (n * t) * 1.5", "off by a constant factor: 1.5 times too large"),
+    ("0 * (p - y)", "all zeros: never computed, or never added in"),
+    ("(p - y) / (n * t) * np.nan", "contains NaN or infinity"),
+    ("((p - y) / (n * t))[:, :2]", "shape (4, 2, 5), expected (4, 3, 5)"),
+])
+def test_the_grader_says_how_a_wrong_array_is_wrong(wrong, verdict):
+    report = grade(SOFTMAX, "softmax_cross_entropy_backward", "(p - y) / (n * t)", wrong)
+    assert not report.passed
+    assert rows(report)["dlogits"] == verdict
+
+
 def test_adam_without_bias_correction_is_named():
     report = grade(ADAM, "adam_update",
                    "np.sqrt(1 - beta_2 ** iteration) / (1 - beta_1 ** iteration)", "1")
