@@ -36,51 +36,50 @@ class InterruptAt(ns.Adam):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(tmp_path):
-    source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=1)
-    straight = ns.EncoderDecoder(V, 6, seed=3)
-    straight.fit(source, target, epochs=2, batch_size=16, verbose=0)
+SOURCE, TARGET = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=1)  # 13 batches
 
+
+def fit_13_batches(model, epochs, **options):
+    return model.fit(SOURCE, TARGET, epochs=epochs, batch_size=16, verbose=0, **options)
+
+
+def straight_run(epochs):
+    """The model the interrupted runs must end with, trained without a break."""
+    model = ns.EncoderDecoder(V, 6, seed=3)
+    fit_13_batches(model, epochs)
+    return model
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(tmp_path):
     path = tmp_path / "ckpt.npz"
     stopped = ns.EncoderDecoder(V, 6, seed=3)
     with pytest.raises(KeyboardInterrupt, match="after batch 5 of 13 in epoch 1; saved"):
-        stopped.fit(source, target, epochs=2, batch_size=16, verbose=0,
-                    optimizer=InterruptAt(5), checkpoint=path)
+        fit_13_batches(stopped, 2, optimizer=InterruptAt(5), checkpoint=path)
     resumed = ns.load(path)
     assert resumed.unfinished_epoch["batches_done"] == 5 and resumed.epochs_done == 0
-    history = resumed.fit(source, target, epochs=2, batch_size=16, verbose=0)
-    assert weights_equal(straight, resumed)
+    history = fit_13_batches(resumed, 2)
+    assert weights_equal(straight_run(2), resumed)
     assert len(history.history["loss"]) == 2 and resumed.epochs_done == 2
 
 
 def test_ctrl_c_in_an_epochs_last_batch_stops_at_the_epochs_end(tmp_path):
-    source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=1)
-    straight = ns.EncoderDecoder(V, 6, seed=3)
-    straight.fit(source, target, epochs=2, batch_size=16, verbose=0)
-
     path = tmp_path / "ckpt.npz"
     stopped = ns.EncoderDecoder(V, 6, seed=3)
     with pytest.raises(KeyboardInterrupt, match="at the end of epoch 1; saved"):
-        stopped.fit(source, target, epochs=2, batch_size=16, verbose=0,
-                    optimizer=InterruptAt(13), checkpoint=path)
+        fit_13_batches(stopped, 2, optimizer=InterruptAt(13), checkpoint=path)
     resumed = ns.load(path)
     assert resumed.epochs_done == 1 and resumed.unfinished_epoch is None
-    resumed.fit(source, target, epochs=1, batch_size=16, verbose=0)    # the one epoch left
-    assert weights_equal(straight, resumed)
+    fit_13_batches(resumed, 1)          # the one epoch left (fit's epochs are the call's)
+    assert weights_equal(straight_run(2), resumed)
 
 
 def test_ctrl_c_without_a_checkpoint_keeps_the_place_in_memory():
-    source, target = ns.reversal_task(200, n_in=4, n_out=2, cardinality=V, seed=1)
-    straight = ns.EncoderDecoder(V, 6, seed=3)
-    straight.fit(source, target, epochs=1, batch_size=16, verbose=0)
-
     stopped = ns.EncoderDecoder(V, 6, seed=3)
     with pytest.raises(KeyboardInterrupt) as interrupt:
-        stopped.fit(source, target, epochs=1, batch_size=16, verbose=0,
-                    optimizer=InterruptAt(5))
+        fit_13_batches(stopped, 1, optimizer=InterruptAt(5))
     assert str(interrupt.value) == "training interrupted after batch 5 of 13 in epoch 1"
-    stopped.fit(source, target, epochs=1, batch_size=16, verbose=0)   # the same model goes on
-    assert weights_equal(straight, stopped)
+    fit_13_batches(stopped, 1)          # the same model finishes the epoch
+    assert weights_equal(straight_run(1), stopped)
 
 
 def test_checkpoint_after_every_epoch(tmp_path):
