@@ -160,14 +160,15 @@ def add_train(commands):
 def run_train(args):
     if args.save:
         check_writable(args.save)               # before training, not after
-    model, remaining, checkpoint = _resumed(args) if args.resume else _fresh(args)
+    model, checkpoint = _resumed(args) if args.resume else _fresh(args)
     setup = model.metadata["training"]
     train_seed, test_seed = np.random.SeedSequence(setup["seed"]).spawn(2)
     task = model.metadata["task"]
     source, target = reversal_task(setup["samples"], seed=train_seed, **task)
     test_source, test_target = reversal_task(setup["test_samples"], seed=test_seed, **task)
-    model.fit(source, target, epochs=remaining, batch_size=setup["batch_size"],
-              verbose=args.verbose, checkpoint=checkpoint, workers=args.workers,
+    model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
+              batch_size=setup["batch_size"], verbose=args.verbose, checkpoint=checkpoint,
+              workers=args.workers,
               optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
     report_accuracy(model, test_source, test_target)
     if args.save:
@@ -189,7 +190,7 @@ def _fresh(args):
     model.metadata["training"] = {"samples": args.samples, "seed": args.seed,
                                   "test_samples": args.test_samples,
                                   "batch_size": args.batch_size}
-    return model, args.epochs, args.checkpoint
+    return model, args.checkpoint
 
 
 def _resumed(args):
@@ -197,11 +198,10 @@ def _resumed(args):
     if "training" not in model.metadata or "task" not in model.metadata:
         raise ValueError(f"{args.resume} was not written by `npseq2seq train`, so it does not "
                          f"say what data to continue on")
-    remaining = args.epochs - model.epochs_done
-    if remaining < 1:
+    if args.epochs <= model.epochs_done:
         raise ValueError(f"{args.resume} has already trained {model.epochs_done} epoch(s); "
                          f"pass --epochs larger than that to train more")
-    return model, remaining, args.checkpoint or args.resume
+    return model, args.checkpoint or args.resume
 
 
 def report_accuracy(model, source, target, spot_checks=10):

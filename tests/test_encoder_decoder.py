@@ -380,6 +380,21 @@ def test_mismatched_sample_counts_are_explained():
         small_model().loss(np.ones((3, 4), np.int64), np.ones((2, 2), np.int64))
 
 
+def test_initial_epoch_numbers_the_epochs_as_keras_does(capsys):
+    source, target = ns.reversal_task(40, n_in=5, n_out=2, cardinality=7, seed=0)
+    numbered, plain = small_model(dtype=np.float32), small_model(dtype=np.float32)
+    history = numbered.fit(source, target, epochs=3, initial_epoch=1, verbose=2)
+    assert history.epoch == [1, 2] and len(history.history["loss"]) == 2
+    assert [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("Epoch")] == ["Epoch 2/3", "Epoch 3/3"]
+    plain.fit(source, target, epochs=2, verbose=0)          # the numbers are only names
+    for a, b in zip(numbered.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    before = numbered.get_weights()
+    assert numbered.fit(source, target, epochs=2, initial_epoch=2, verbose=0).epoch == []
+    assert all(np.array_equal(a, b) for a, b in zip(before, numbered.get_weights()))
+
+
 def test_bad_batch_size_is_explained():
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         small_model().fit(np.ones((3, 4), np.int64), np.ones((3, 2), np.int64), batch_size=0)
@@ -389,6 +404,7 @@ def test_bad_batch_size_is_explained():
     ({"shuffle": "no"}, TypeError, "shuffle must be True or False, got 'no'"),
     ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2, got 3"),
     ({"workers": 3}, ValueError, "workers must be 1 or 2, got 3"),
+    ({"initial_epoch": -1}, ValueError, "initial_epoch must be at least 0, got -1"),
 ])
 def test_bad_fit_options_are_explained_before_training(options, error, message):
     model = small_model()

@@ -179,6 +179,16 @@ def test_cli_resume_continues_to_the_same_weights(tmp_path, capsys):
     assert "already trained 2 epoch(s)" in capsys.readouterr().err
 
 
+def test_cli_resume_numbers_the_epochs_it_trains_as_epochs_of_the_whole_run(tmp_path, capsys):
+    half = tmp_path / "half.npz"
+    assert main(["train", *SMALL, "--epochs", "2", "--checkpoint", str(half)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(half), "--epochs", "4", "--verbose", "2"]) == 0
+    epochs = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert epochs == ["Epoch 3/4", "Epoch 4/4"]
+    assert ns.load(half).epochs_done == 4
+
+
 @pytest.mark.parametrize("argv", [
     ["train", "--epochs", "x"], ["frobnicate"], ["predict"], ["train", "--units", "0"],
     ["train", "--batch-size", "0", "--samples", "10"], ["train", "--samples", "-5"],

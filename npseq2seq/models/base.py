@@ -263,11 +263,17 @@ class Seq2SeqModel:
         return loss, accuracy(logits, target)
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
-            optimizer=None, checkpoint=None, workers=1):
+            optimizer=None, checkpoint=None, workers=1, initial_epoch=0):
         """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
 
         source      (N, T_in) tokens or (N, T_in, V) one-hot / features
         target      (N, T_out) tokens or (N, T_out, V) one-hot
+        epochs, initial_epoch
+                    as Keras's: train epochs initial_epoch + 1 to `epochs`
+                    (none if initial_epoch >= epochs). They number the epochs
+                    in the progress output and in History.epoch; to go on
+                    from a checkpoint to 5 epochs in all, pass epochs=5,
+                    initial_epoch=model.epochs_done.
         checkpoint  a path: the model (weights, optimizer, shuffling state) is
                     saved there after every epoch, and when Ctrl-C stops
                     training (after the batch in hand). A model loaded from
@@ -290,6 +296,7 @@ class Seq2SeqModel:
         """
         source, target = self._check_pair(source, target)
         epochs = _count("epochs", epochs, minimum=0)
+        initial_epoch = _count("initial_epoch", initial_epoch, minimum=0)
         batch_size = _count("batch_size", batch_size)
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
@@ -304,7 +311,7 @@ class Seq2SeqModel:
         self.target_length = target.shape[1]
         history = History()
         with _ctrl_c_after_batch() as interrupted, self._steps_in(workers, source, target) as step:
-            for epoch in range(epochs):
+            for epoch in range(initial_epoch, epochs):
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
