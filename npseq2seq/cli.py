@@ -269,6 +269,10 @@ def run_predict(args):
     if args.steps is None and model.target_length is None:
         raise ValueError(f"{args.model} was saved before any training, so it does not know "
                          f"its output length: pass --steps N")
+    fixed = getattr(model, "n_out", None)               # a repeat-vector model's
+    if args.steps is not None and fixed is not None and args.steps != fixed:
+        raise ValueError(f"--steps must be {fixed} for {args.model}, a repeat-vector model "
+                         f"(its output length is fixed when it is built), got {args.steps}")
     if args.input is not None:
         sources = read_sources(args.input, model.n_features)
         for tokens in predict_each(model, sources, args.steps, args.beam_width):

@@ -203,6 +203,12 @@ def test_repeat_vector_model_through_the_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "RepeatVectorSeq2Seq gradient check" in out and "PASSED" in out
     assert main(["gradcheck", "--model", "repeat-vector"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(path), "2", "7", "3", "--steps", "3"]) == 0
+    assert main(["predict", str(path), "2", "7", "3", "--steps", "5"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "--steps must be 3 for " + str(path) + ", a repeat-vector model (its output length is "
+        "fixed when it is built), got 5\n")
 
 
 def test_predict_decodes_every_line_of_a_file_in_order(trained, tmp_path, capsys):
