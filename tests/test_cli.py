@@ -164,23 +164,23 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(trained, tmp_path):
     # `npseq2seq predict ... | head -1`: the rest of the output has nowhere to go
     path = tmp_path / "many.txt"
     path.write_text("2 7 3 5 9\n" * 50_000)            # 300 KB out: more than a pipe holds
-    process = subprocess.Popen([sys.executable, "-m", "npseq2seq", "predict", str(trained),
-                                "--input", str(path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout.readline() == b"3 7 2\n"
-    process.stdout.close()
-    errors = process.stderr.read()
-    assert process.wait(timeout=60) == 0 and errors == b""
+    with subprocess.Popen([sys.executable, "-m", "npseq2seq", "predict", str(trained),
+                           "--input", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout.readline() == b"3 7 2\n"
+        process.stdout.close()
+        errors = process.stderr.read()
+        assert process.wait(timeout=60) == 0 and errors == b""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
 def test_ctrl_c_during_train_says_where_it_stopped_and_exits_130():
-    process = subprocess.Popen([sys.executable, "-m", "npseq2seq", "train", "--samples",
-                                "200000", "--units", "8", "--verbose", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline() == "Epoch 1/1\n"   # Ctrl-C is handled from here on
-    process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=60)
+    with subprocess.Popen([sys.executable, "-m", "npseq2seq", "train", "--samples", "200000",
+                           "--units", "8", "--verbose", "2"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout.readline() == "Epoch 1/1\n"    # Ctrl-C is handled from here on
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
     assert process.returncode == 130
     assert re.fullmatch(r"npseq2seq train: training interrupted after batch \d+ of 6250 in "
                         r"epoch 1\n", errors)
