@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
+from .models.base import TrainingInterrupted
 from .optimizers import Adam
 from .tasks import check_in_range, reversal_task
 
@@ -166,10 +168,18 @@ def run_train(args):
     task = model.metadata["task"]
     source, target = reversal_task(setup["samples"], seed=train_seed, **task)
     test_source, test_target = reversal_task(setup["test_samples"], seed=test_seed, **task)
-    model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
-              batch_size=setup["batch_size"], verbose=args.verbose, checkpoint=checkpoint,
-              workers=args.workers,
-              optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
+    try:
+        model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
+                  batch_size=setup["batch_size"], verbose=args.verbose, checkpoint=checkpoint,
+                  workers=args.workers,
+                  optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
+    except TrainingInterrupted as interrupt:
+        if interrupt.checkpoint is None:
+            raise
+        path = shlex.quote(str(interrupt.checkpoint))
+        raise KeyboardInterrupt(f"training interrupted {interrupt.where}; saved {path}; to "
+                                f"go on: npseq2seq train --resume {path} --epochs {args.epochs}"
+                                ) from None
     report_accuracy(model, test_source, test_target)
     if args.save:
         model.save(args.save)

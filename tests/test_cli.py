@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from npseq2seq import EncoderDecoder, reversal_task
+from npseq2seq import EncoderDecoder, load, reversal_task
 from npseq2seq.cli import main
 
 SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
@@ -186,6 +186,25 @@ def test_ctrl_c_during_train_says_where_it_stopped_and_exits_130():
                         r"epoch 1\n", errors)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+def test_ctrl_c_with_a_checkpoint_says_how_to_go_on(tmp_path):
+    path = tmp_path / "a checkpoint.npz"
+    with subprocess.Popen([sys.executable, "-m", "npseq2seq", "train", "--samples", "200000",
+                           "--units", "8", "--epochs", "3", "--verbose", "2",
+                           "--checkpoint", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout.readline() == "Epoch 1/3\n"
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130
+    quoted = f"'{path}'"
+    assert re.fullmatch(rf"npseq2seq train: training interrupted after batch \d+ of 6250 in "
+                        rf"epoch 1; saved {re.escape(quoted)}; to go on: npseq2seq train "
+                        rf"--resume {re.escape(quoted)} --epochs 3\n", errors)
+    saved = load(path)
+    assert isinstance(saved, EncoderDecoder) and saved.unfinished_epoch["batches_done"] > 0
+
+
 def test_python_dash_m_and_help():
     result = subprocess.run([sys.executable, "-m", "npseq2seq", "train", "--help"],
                             capture_output=True, text=True, check=True)
@@ -212,7 +231,6 @@ def test_repeat_vector_model_through_the_cli(tmp_path, capsys):
 
 
 def test_predict_decodes_every_line_of_a_file_in_order(trained, tmp_path, capsys):
-    from npseq2seq import load
     path = tmp_path / "sources.txt"
     path.write_text("2 7 3 5 9\n[1, 4, 10, 6, 2]\n8,1,1\n5 5 2 9\n  3 6 9 2 4  \n")
     assert main(["predict", str(trained), "--input", str(path)]) == 0

@@ -78,6 +78,8 @@ def test_ctrl_c_without_a_checkpoint_keeps_the_place_in_memory():
     with pytest.raises(KeyboardInterrupt) as interrupt:
         fit_13_batches(stopped, 1, optimizer=InterruptAt(5))
     assert str(interrupt.value) == "training interrupted after batch 5 of 13 in epoch 1"
+    assert interrupt.value.where == "after batch 5 of 13 in epoch 1"    # for the CLI's words
+    assert interrupt.value.checkpoint is None
     fit_13_batches(stopped, 1)          # the same model finishes the epoch
     assert weights_equal(straight_run(1), stopped)
 

@@ -37,7 +37,7 @@ from ..workspace import Workspace
 from .progress import History, ProgressBar
 from .workers import TrainingWorker, batch_rows, squared_sum
 
-__all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES", "writes_gradients"]
+__all__ = ["Seq2SeqModel", "KERAS_WEIGHT_NAMES", "TrainingInterrupted", "writes_gradients"]
 
 
 def writes_gradients(backward):
@@ -47,6 +47,17 @@ def writes_gradients(backward):
     as a subclass's override, adds into them, and gets them zeroed first."""
     backward.writes_gradients = True
     return backward
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped fit after a batch. where: the text saying when (e.g. "after
+    batch 5 of 13 in epoch 1"); checkpoint: the path saved to, or None."""
+
+    def __init__(self, where, checkpoint=None):
+        saved = ("" if checkpoint is None else
+                 f"; saved {checkpoint}, load it and call fit again to continue")
+        super().__init__(f"training interrupted {where}{saved}")
+        self.where, self.checkpoint = where, checkpoint
+
 
 # Both designs: encoder LSTM, decoder LSTM, Dense, in Keras's get_weights() order.
 KERAS_WEIGHT_NAMES = ["encoder/kernel", "encoder/recurrent_kernel", "encoder/bias",
@@ -390,9 +401,7 @@ class Seq2SeqModel:
     def _stop(self, checkpoint, where):
         if checkpoint is not None:
             self.save(checkpoint)
-            raise KeyboardInterrupt(f"training interrupted {where}; saved {checkpoint}, "
-                                    f"load it and call fit again to continue")
-        raise KeyboardInterrupt(f"training interrupted {where}")
+        raise TrainingInterrupted(where, checkpoint)
 
     # -- evaluation -----------------------------------------------------------
 
