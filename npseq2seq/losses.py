@@ -21,7 +21,7 @@ Mean squared error, for real-valued targets:
 
 import numpy as np
 
-from .tasks import as_indices, check_in_range
+from .tasks import checked_indices
 
 
 __all__ = ["softmax_cross_entropy", "mean_squared_error", "accuracy"]
@@ -117,8 +117,7 @@ def _check_class_targets(targets, logits_shape):
     if targets.shape != tuple(logits_shape[:-1]):
         raise ValueError(
             f"integer targets must have shape {tuple(logits_shape[:-1])}, got {targets.shape}")
-    check_in_range(targets, classes, "target classes")
-    return as_indices(targets)
+    return checked_indices(targets, classes, "target classes")
 
 
 def _check_same_shape(name, array, shape, dtype):

@@ -43,6 +43,12 @@ def as_indices(tokens):
     return tokens.astype(np.intp)
 
 
+def checked_indices(tokens, n_classes, what="tokens"):
+    """check_in_range, then as_indices: integer tokens ready to index with."""
+    check_in_range(tokens, n_classes, what)
+    return as_indices(tokens)
+
+
 def reversal_task(n_samples, n_in=6, n_out=3, cardinality=51, seed=None):
     """Random sources and their reversed prefixes.
 

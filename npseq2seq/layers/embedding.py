@@ -18,7 +18,7 @@ for a narrower table of its own, or one trained elsewhere.
 import numpy as np
 
 from ..initializers import float_dtype, make_rng, random_uniform
-from ..tasks import as_indices, check_in_range, count
+from ..tasks import checked_indices, count
 from ..workspace import empty
 
 __all__ = ["Embedding"]
@@ -63,8 +63,7 @@ class Embedding:
         tokens = np.asarray(tokens)
         if tokens.dtype.kind not in "iu":
             raise TypeError(f"Embedding input must be integer tokens, got dtype {tokens.dtype}")
-        check_in_range(tokens, self.input_dim, "Embedding tokens")
-        tokens = as_indices(tokens)
+        tokens = checked_indices(tokens, self.input_dim, "Embedding tokens")
         y = empty(workspace, "y", (*tokens.shape, self.output_dim), self.dtype)
         # mode 'clip' never clips (the tokens were checked) and spares a copy
         np.take(self.params["embeddings"], tokens, axis=0, out=y, mode="clip")

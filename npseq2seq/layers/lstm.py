@@ -45,7 +45,7 @@ import numpy as np
 
 from ..activations import get_recurrent_activation, sigmoid_unguarded, tanh_derivative
 from ..initializers import float_dtype, glorot_uniform, lstm_bias, make_rng, orthogonal
-from ..tasks import as_indices, check_in_range, count
+from ..tasks import checked_indices, count
 from ..workspace import empty
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "LSTM"]
@@ -809,8 +809,7 @@ class LSTM:
                     f"integer token input must have shape (batch, steps), got shape "
                     f"{x.shape}; for one-hot or real-valued input pass a float array "
                     f"of shape (batch, steps, {self.input_dim})")
-            check_in_range(x, self.input_dim)
-            x = as_indices(x)
+            x = checked_indices(x, self.input_dim)
         elif x.ndim != 3 or x.shape[2] != self.input_dim:
             hint = " (squeeze the extra axis)" if x.ndim == 4 else ""
             raise ValueError(

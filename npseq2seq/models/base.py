@@ -31,7 +31,7 @@ from ..layers import LSTM, Dense
 from ..layers.lstm import is_token_array
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
-from ..tasks import as_indices, check_in_range, count as _count
+from ..tasks import checked_indices, count as _count
 from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
@@ -47,6 +47,7 @@ def writes_gradients(backward):
     as a subclass's override, adds into them, and gets them zeroed first."""
     backward.writes_gradients = True
     return backward
+
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped fit after a batch. where: the text saying when (e.g. "after
@@ -508,8 +509,7 @@ class Seq2SeqModel:
             if x.ndim != 2:
                 raise ValueError(f"{name} tokens must have shape (samples, steps), got shape "
                                  f"{x.shape}{_shape_hint(name, x, v)}")
-            check_in_range(x, v, f"{name} tokens")
-            x = as_indices(x)
+            x = checked_indices(x, v, f"{name} tokens")
         else:
             if x.ndim != 3 or x.shape[2] != v:
                 raise ValueError(f"{name} must have shape (samples, steps, {v}) or be integer "
