@@ -125,6 +125,8 @@ def test_bptt_trace_names_the_saved_models_target_length(trained, capsys):
     (["train", "--learning-rate", "-1"], "argument --learning-rate: must be a positive number, "
                                          "got -1"),
     (["train", "--seed", "-2"], "argument --seed: must be at least 0, got -2"),
+    (["train", "--learning-rate", "fast"], "argument --learning-rate: expected a number, "
+                                           "got 'fast'"),
     (["bptt-trace", "--cardinality", "1"], "argument --cardinality: must be at least 2, got 1"),
 ])
 def test_a_bad_option_value_is_named_by_its_option(argv, message, capsys):
@@ -153,6 +155,21 @@ def test_predict_with_an_untrained_model_asks_for_steps_in_cli_words(tmp_path, c
                                        f"pass --steps N\n")
     assert main(["predict", str(path), *how, "--steps", "2"]) == 0
     assert len(capsys.readouterr().out.split("\n")[0].split()) >= 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "{path}"], "{path} does not record the task it was trained on; use the "
+                             "Python API's model.evaluate(source, target)"),
+    (["train", "--resume", "{path}", "--epochs", "2"],
+     "{path} was not written by `npseq2seq train`, so it does not say what data to continue on"),
+])
+def test_a_model_saved_from_python_untrained_is_refused_where_a_task_is_needed(
+        tmp_path, capsys, argv, message):
+    path = tmp_path / "untrained.npz"
+    EncoderDecoder(11, 4, seed=0).save(path)
+    assert main([arg.format(path=path) for arg in argv]) == 2
+    assert capsys.readouterr().err == (f"npseq2seq {argv[0]}: error: "
+                                       f"{message.format(path=path)}\n")
 
 
 def test_debug_shows_the_traceback(capsys):

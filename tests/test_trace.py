@@ -127,6 +127,20 @@ def test_bptt_trace_of_a_trained_saved_model(tmp_path, capsys):
     assert "8 units, source length 9" in out
 
 
+def test_bptt_trace_train_traces_the_model_after_an_epoch(capsys):
+    def trace(*train):
+        assert main(["bptt-trace", "--units", "8", "--samples", "5", "--cardinality", "9",
+                     *train]) == 0
+        out = capsys.readouterr().out
+        return out, [line for line in out.splitlines() if line.startswith("encoder")]
+
+    untrained_out, untrained = trace()
+    trained_out, trained = trace("--train", "64")
+    assert "trained one epoch on 64 sequences" in trained_out
+    assert "trained" not in untrained_out
+    assert len(trained) == len(untrained) == 6 and trained != untrained
+
+
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None,
                     reason="matplotlib is installed")
 def test_plot_without_matplotlib_says_what_to_install(tmp_path, capsys):
