@@ -270,6 +270,8 @@ def test_check_needs_a_known_function_name():
         exercises.check(lambda a, b: a)
     with pytest.raises(ValueError, match="no exercise 'nope'"):
         exercises.template("nope")
+    with pytest.raises(TypeError, match="check needs the student's function, got str"):
+        exercises.check("lstm_step_backward")           # the name, not the function
 
 
 @pytest.mark.parametrize("name", list(exercises.EXERCISES))
@@ -324,6 +326,13 @@ def test_check_command_errors_are_one_line(tmp_path, capsys):
     broken.write_text("def lstm_step_backward(:\n")
     assert main(["check", str(broken)]) == 2
     assert "could not be imported: SyntaxError" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("def lstm_step_backward(): pass\n")
+    assert main(["check", str(notes)]) == 2
+    assert capsys.readouterr().err == f"npseq2seq check: error: {notes} is not a Python file\n"
+    assert main(["check", str(tmp_path / "missing.py")]) == 2
+    assert capsys.readouterr().err == (f"npseq2seq check: error: no such file: "
+                                       f"{tmp_path / 'missing.py'}\n")
 
 
 def test_check_stops_an_answer_that_never_returns(tmp_path, capsys):
