@@ -260,7 +260,9 @@ def add_predict(commands):
     sub = _command(commands, "predict", "decode a source sequence given as arguments, or "
                    "every line of a file, with a saved model", run_predict)
     sub.add_argument("model", help="a model file written by `train --save`")
-    sub.add_argument("tokens", type=int, nargs="*", help="the source integers")
+    sub.add_argument("tokens", nargs="*",
+                     help="the source integers: 22 17 23, 22,17,23 or [22, 17, 23] (as "
+                          "train's spot checks print them)")
     sub.add_argument("--input", metavar="FILE",
                      help="decode each line of FILE instead (- for standard input): integers "
                           "separated by spaces or commas, any length a line, UTF-8 or ASCII; "
@@ -288,7 +290,7 @@ def run_predict(args):
         for tokens in predict_each(model, sources, args.steps, args.beam_width):
             print(_joined_tokens(tokens))
         return
-    source = np.array([args.tokens], dtype=np.int64)
+    source = np.array([_source_line(" ".join(args.tokens), "the source", model.n_features)])
     if args.beam_width == 1:
         print(_joined_tokens(model.predict(source, n_steps=args.steps)[0]))
         return

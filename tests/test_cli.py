@@ -39,6 +39,25 @@ def test_predict_reverses(trained, capsys):
     assert capsys.readouterr().out.strip() == "3 7 2"
 
 
+@pytest.mark.parametrize("tokens", [["2,7,3,5,9"], ["[2, 7, 3, 5, 9]"],
+                                    ["[2,", "7,", "3,", "5,", "9]"]])   # pasted unquoted
+def test_predict_takes_the_source_as_train_prints_it(trained, capsys, tokens):
+    # train's spot checks print X=[2, 7, 3, 5, 9]; before, predict took only 2 7 3 5 9
+    assert main(["predict", str(trained), *tokens]) == 0
+    assert capsys.readouterr().out.strip() == "3 7 2"
+
+
+@pytest.mark.parametrize("tokens, message", [
+    (["1", "x", "3"], "the source: expected integers, got 'x'"),
+    ([",", "[]"], "the source is empty: expected integers separated by spaces or commas"),
+    (["1", "2", "99"], "the source: tokens must lie in 0..10, got values from 1 to 99"),
+])
+def test_predict_names_a_bad_source_as_it_names_a_bad_input_line(trained, capsys, tokens,
+                                                                  message):
+    assert main(["predict", str(trained), *tokens]) == 2
+    assert capsys.readouterr().err == f"npseq2seq predict: error: {message}\n"
+
+
 def test_evaluate_reports(trained, capsys):
     assert main(["evaluate", str(trained), "--samples", "200"]) == 0
     out = capsys.readouterr().out
@@ -135,11 +154,6 @@ def test_a_bad_option_value_is_named_by_its_option(argv, message, capsys):
         main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and message in err
-
-
-def test_out_of_range_token_is_a_user_error(trained, capsys):
-    assert main(["predict", str(trained), "1", "2", "99"]) == 2
-    assert "tokens must lie in 0..10, got values from 1 to 99" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("how", [["1", "2", "3"], ["1", "2", "--beam-width", "2"],
