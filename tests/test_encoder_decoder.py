@@ -205,6 +205,35 @@ def test_fit_writes_one_keras_style_line_per_epoch_in_a_pipe(capsys):
     assert " - loss: " in lines[1] and " - acc: " in lines[1]
 
 
+def test_validation_data_is_evaluated_after_every_epoch(capsys):
+    source, target = ns.reversal_task(96, n_in=4, n_out=2, cardinality=9, seed=1)
+    held_source, held_target = ns.reversal_task(40, n_in=4, n_out=2, cardinality=9, seed=2)
+    model, alone = ns.EncoderDecoder(9, 8, seed=1), ns.EncoderDecoder(9, 8, seed=1)
+    history = model.fit(source, target, epochs=2, verbose=2,
+                        validation_data=(held_source, held_target))
+    lines = capsys.readouterr().out.splitlines()
+    for epoch in range(2):              # the same run without validation, evaluated apart
+        trained = alone.fit(source, target, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
+        expected = alone.evaluate(held_source, held_target)
+        for name in ("loss", "acc", "seq_acc"):
+            assert history.history[f"val_{name}"][epoch] == expected[name]
+        assert history.history["loss"][epoch] == trained.history["loss"][0]
+        assert lines[2 * epoch + 1].endswith(
+            f" - acc: {history.history['acc'][epoch]:.4f} - val_loss: {expected['loss']:.4f}"
+            f" - val_acc: {expected['acc']:.4f} - val_seq_acc: {expected['seq_acc']:.4f}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_validation_split_holds_out_the_last_rows_before_shuffling(workers):
+    source, target = ns.reversal_task(100, n_in=4, n_out=2, cardinality=9, seed=1)
+    model, alone = ns.EncoderDecoder(9, 8, seed=1), ns.EncoderDecoder(9, 8, seed=1)
+    history = model.fit(source, target, verbose=0, validation_split=0.25, workers=workers)
+    alone.fit(source[:75], target[:75], verbose=0, workers=workers)   # as Keras: the first 75
+    for a, b in zip(model.get_weights(), alone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert history.history["val_seq_acc"] == [alone.evaluate(source[75:], target[75:])["seq_acc"]]
+
+
 def test_fit_is_silent_with_verbose_0(capsys):
     source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=9, seed=1)
     ns.EncoderDecoder(9, 8, seed=1).fit(source, target, verbose=0)
@@ -405,6 +434,20 @@ def test_bad_batch_size_is_explained():
     ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2, got 3"),
     ({"workers": 3}, ValueError, "workers must be 1 or 2, got 3"),
     ({"initial_epoch": -1}, ValueError, "initial_epoch must be at least 0, got -1"),
+    ({"validation_split": 1.0}, ValueError, r"validation_split must be a fraction in \[0, 1\), "
+                                            r"got 1.0"),
+    ({"validation_split": 0.9}, ValueError, r"validation_split=0.9 of 3 samples leaves 0 to "
+                                            r"train on and 3 to validate; each needs at least one"),
+    ({"validation_split": 1e-17}, ValueError, r"validation_split=1e-17 of 3 samples leaves 3 to "
+                                              r"train on and 0 to validate; each needs at least one"),
+    ({"validation_split": 0.2, "validation_data": (np.ones((1, 4), np.int64),) * 2}, ValueError,
+     "pass validation_data or validation_split, not both"),
+    ({"validation_data": (np.ones((2, 4), np.int64),) * 3}, ValueError,
+     r"validation_data must be a \(source, target\) pair, got a tuple of 3"),
+    ({"validation_data": (np.ones((2, 4), np.int64), np.ones((3, 2), np.int64))}, ValueError,
+     "validation source and target must have the same number of samples, got 2 and 3"),
+    ({"validation_data": (np.ones((2, 4), np.int64), np.full((2, 2), 7))}, ValueError,
+     r"validation target tokens must lie in 0..6, got values from 7 to 7"),
 ])
 def test_bad_fit_options_are_explained_before_training(options, error, message):
     model = small_model()

@@ -275,7 +275,8 @@ class Seq2SeqModel:
         return loss, accuracy(logits, target)
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
-            optimizer=None, checkpoint=None, workers=1, initial_epoch=0):
+            optimizer=None, checkpoint=None, workers=1, initial_epoch=0,
+            validation_data=None, validation_split=0.0):
         """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
 
         source      (N, T_in) tokens or (N, T_in, V) one-hot / features
@@ -302,11 +303,23 @@ class Seq2SeqModel:
                     level of a module (not in a function, nor in the script
                     being run). With one usable core it still works, but
                     slower than workers=1 (1.3x here, under taskset -c 0).
-        Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy).
+        validation_data
+                    a (source, target) pair to evaluate after every epoch:
+                    `evaluate`'s figures on it join the epoch's, as
+                    'val_loss', 'val_acc' and 'val_seq_acc', in History and
+                    on the progress line
+        validation_split
+                    a fraction in [0, 1), as Keras's: the last rows of source
+                    and target (before any shuffling) become validation_data
+                    and are not trained on
+        Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy),
+        and the 'val_' figures with validation.
         A loss or gradient that stops being finite ends training with
         FloatingPointError; the weights stay those of the last good batch.
         """
         source, target = self._check_pair(source, target)
+        source, target, validation = self._held_out(source, target, validation_data,
+                                                    validation_split)
         epochs = _count("epochs", epochs, minimum=0)
         initial_epoch = _count("initial_epoch", initial_epoch, minimum=0)
         batch_size = _count("batch_size", batch_size)
@@ -327,7 +340,7 @@ class Seq2SeqModel:
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
-                                          interrupted, checkpoint, step)
+                                          interrupted, checkpoint, step, validation)
                 self.epochs_done += 1
                 history.record(epoch, metrics)
                 if checkpoint is not None:
@@ -359,7 +372,7 @@ class Seq2SeqModel:
         return loss, acc
 
     def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint,
-                   step):
+                   step, validation):
         n = source.shape[0]
         resumed, self.unfinished_epoch = self.unfinished_epoch, None
         if resumed is not None:       # replay the interrupted epoch's shuffle
@@ -382,8 +395,24 @@ class Seq2SeqModel:
                 self._stop(checkpoint, f"after batch {b + 1} of {n_batches} in epoch "
                                        f"{self.epochs_done + 1}")
         metrics = {name: total / n for name, total in sums.items()}
+        if validation is not None:
+            metrics.update((f"val_{name}", value)
+                           for name, value in self.evaluate(*validation).items())
         progress.finish(metrics)
         return metrics
+
+    def _held_out(self, source, target, validation_data, validation_split):
+        """fit's (source, target) to train on, and its validation pair or None."""
+        if validation_data is not None and validation_split:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if validation_data is None:
+            return _split_off(source, target, validation_split)
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            given = (f"a {type(validation_data).__name__} of {len(validation_data)}"
+                     if isinstance(validation_data, (tuple, list))
+                     else type(validation_data).__name__)
+            raise ValueError(f"validation_data must be a (source, target) pair, got {given}")
+        return source, target, self._check_pair(*validation_data, "validation ")
 
     def _check_finite(self, loss, batch):
         # a NaN or inf anywhere makes the sum of squares non-finite (one BLAS call);
@@ -491,11 +520,12 @@ class Seq2SeqModel:
 
     # -- input checks ---------------------------------------------------------
 
-    def _check_pair(self, source, target):
-        source = self._check_sequences("source", source)
-        target = self._check_sequences("target", target)
+    def _check_pair(self, source, target, what=""):
+        """Both checked (see _check_sequences); `what` prefixes their names in errors."""
+        source = self._check_sequences(f"{what}source", source)
+        target = self._check_sequences(f"{what}target", target)
         if source.shape[0] != target.shape[0]:
-            raise ValueError(f"source and target must have the same number of samples, got "
+            raise ValueError(f"{what}source and target must have the same number of samples, got "
                              f"{source.shape[0]} and {target.shape[0]}")
         return source, target
 
@@ -521,6 +551,22 @@ class Seq2SeqModel:
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
         return x
+
+
+def _split_off(source, target, fraction):
+    """(source, target, None), or with fraction > 0 the last rows held out, as
+    Keras's validation_split does: (first rows' source, target, (last rows' pair))."""
+    if not (isinstance(fraction, (int, float, np.floating)) and not isinstance(fraction, bool)
+            and 0 <= fraction < 1):
+        raise ValueError(f"validation_split must be a fraction in [0, 1), got {fraction!r}")
+    if not fraction:
+        return source, target, None
+    n = source.shape[0]
+    kept = int(n * (1 - fraction))
+    if not 0 < kept < n:
+        raise ValueError(f"validation_split={fraction} of {n} samples leaves {kept} to train "
+                         f"on and {n - kept} to validate; each needs at least one")
+    return source[:kept], target[:kept], (source[kept:], target[kept:])
 
 
 def _shape_hint(name, x, n_features):
