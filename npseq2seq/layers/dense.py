@@ -36,6 +36,9 @@ class Dense:
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
 
+    def __repr__(self):
+        return f"Dense(input_dim={self.input_dim}, units={self.units}, dtype={self.dtype.name!r})"
+
     def zero_grads(self):
         for g in self.grads.values():
             g.fill(0)

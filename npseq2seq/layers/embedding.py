@@ -55,6 +55,10 @@ class Embedding:
         self.params = {"embeddings": table}
         self.grads = {"embeddings": np.zeros_like(table)}
 
+    def __repr__(self):
+        return (f"Embedding(input_dim={self.input_dim}, output_dim={self.output_dim}, "
+                f"dtype={self.dtype.name!r})")
+
     def zero_grads(self):
         self.grads["embeddings"].fill(0)
 

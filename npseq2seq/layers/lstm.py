@@ -332,6 +332,10 @@ class LSTM:
         }
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
 
+    def __repr__(self):
+        return (f"LSTM(input_dim={self.input_dim}, units={self.units}, "
+                f"recurrent_activation={self.recurrent_activation!r}, dtype={self.dtype.name!r})")
+
     def zero_grads(self):
         for g in self.grads.values():
             g.fill(0)

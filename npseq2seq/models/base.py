@@ -96,6 +96,35 @@ class Seq2SeqModel:
         self.epochs_done = 0
         self.unfinished_epoch = None    # where Ctrl-C stopped an epoch (see fit)
 
+    # -- what it is -------------------------------------------------------------
+
+    def __repr__(self):
+        """The call that builds this model (its get_config), e.g. EncoderDecoder(n_features=51, ...)."""
+        settings = ", ".join(f"{name}={value!r}" for name, value in self.get_config().items())
+        return f"{type(self).__name__}({settings})"
+
+    def count_params(self):
+        """The number of weights, as Keras's count_params."""
+        return sum(param.size for _, param in self._named_params())
+
+    def summary(self):
+        """Print the layers, what each puts out and its weights, as Keras's summary."""
+        rows = [("layer", "type", "output shape", "params")]
+        rows += [(name, kind, shape, f"{self._layer_size(name):,}")
+                 for name, kind, shape in self._flow()]
+        rows.append(("total", "", "", f"{self.count_params():,}"))
+        a, b, c, d = (max(len(row[k]) for row in rows) for k in range(4))
+        print(repr(self))
+        for name, kind, shape, size in rows:
+            print(f"{name:<{a}}  {kind:<{b}}  {shape:<{c}}  {size:>{d}}")
+        trained = (f"trained {self.epochs_done} epoch(s) on targets of length "
+                   f"{self.target_length}" if self.epochs_done else "untrained")
+        print(f"(N: sequences in a batch; {trained})")
+
+    def _layer_size(self, name):
+        layer = self.layers.get(name)
+        return 0 if layer is None else sum(param.size for param in layer.params.values())
+
     # -- copies (copy.deepcopy, pickle) -------------------------------------------
 
     # kept for speed, made again when needed: scratch buffers, fit's worker process

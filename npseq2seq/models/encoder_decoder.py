@@ -68,6 +68,13 @@ class EncoderDecoder(Seq2SeqModel):
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
                 "dtype": self.dtype.name}
 
+    def _flow(self):
+        """(layer, type, output shape) in order, for summary."""
+        u, v = self.n_units, self.n_features
+        return [("encoder", "LSTM", f"final (h, c): (N, {u}) each"),
+                ("decoder", "LSTM", f"(N, T_out, {u}), from the encoder's (h, c)"),
+                ("dense", "Dense", f"(N, T_out, {v}): logits, softmax for probabilities")]
+
     # -- training path (teacher forcing) --------------------------------------
 
     def _forward(self, source, target, workspaces=None):

@@ -50,6 +50,14 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
                 "dtype": self.dtype.name}
 
+    def _flow(self):
+        """(layer, type, output shape) in order, for summary."""
+        u, v, n = self.n_units, self.n_features, self.n_out
+        return [("encoder", "LSTM", f"final h: (N, {u})"),
+                ("repeat", "RepeatVector", f"(N, {n}, {u})"),
+                ("decoder", "LSTM", f"(N, {n}, {u}), from zeros"),
+                ("dense", "Dense", f"(N, {n}, {v}): logits, softmax for probabilities")]
+
     def _forward(self, source, target=None, workspaces=None):
         if target is not None and target.shape[1] != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
