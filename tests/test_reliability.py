@@ -356,17 +356,25 @@ def saved_model(tmp_path_factory):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tokens=st.lists(st.one_of(st.integers(-100, 100), st.text(max_size=3)), max_size=8))
+@given(tokens=st.lists(st.one_of(st.integers(-100, 100), st.text(max_size=3),
+                                st.sampled_from([",", "[", "]", "1,", "[2,", "3]"])), max_size=8))
 def test_cli_predict_any_arguments(saved_model, tokens):
     try:
         code = main(["predict", str(saved_model), *map(str, tokens)])
     except SystemExit as exit_:
         code = exit_.code
-    assert code == (0 if tokens and all(_in_range(t) for t in tokens) else 2)
+    assert code == (0 if _a_good_source(tokens) else 2)
 
 
-def _in_range(argument):
+def _a_good_source(arguments):
+    """The README's rule: integers in range, separated by spaces or commas, in
+    brackets or not, across the arguments; at least one."""
+    fields = [f for f in re.split(r"[\s,\[\]]+", " ".join(map(str, arguments))) if f]
+    return bool(fields) and all(_in_range(field) for field in fields)
+
+
+def _in_range(field):
     try:
-        return 0 <= int(str(argument)) < V   # what argparse's type=int accepts
+        return 0 <= int(field) < V
     except ValueError:
         return False
