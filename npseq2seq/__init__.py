@@ -1,7 +1,9 @@
 """npseq2seq: the Keras encoder-decoder LSTM in pure NumPy, every derivative by hand."""
 
-from . import activations, exercises, gradcheck, initializers, losses, metrics, optimizers
+from . import (activations, callbacks, exercises, gradcheck, initializers, losses, metrics,
+               optimizers)
 from .layers import LSTM, Dense, Embedding, lstm_step_backward, lstm_step_forward
+from .callbacks import EarlyStopping
 from .io import load, save
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
@@ -20,7 +22,8 @@ __all__ = [
     "LSTM", "Dense", "Embedding", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "accuracy",
     "accuracy_by_step", "confusion_matrix", "most_confused",
-    "Adam", "SGD", "RMSprop",
+    "Adam", "SGD", "RMSprop", "EarlyStopping",
     "GradientTrace",
-    "activations", "initializers", "losses", "metrics", "optimizers", "gradcheck", "exercises",
+    "activations", "callbacks", "initializers", "losses", "metrics", "optimizers", "gradcheck",
+    "exercises",
 ]

@@ -305,7 +305,7 @@ class Seq2SeqModel:
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
             optimizer=None, checkpoint=None, workers=1, initial_epoch=0,
-            validation_data=None, validation_split=0.0):
+            validation_data=None, validation_split=0.0, callbacks=None):
         """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
 
         source      (N, T_in) tokens or (N, T_in, V) one-hot / features
@@ -341,6 +341,10 @@ class Seq2SeqModel:
                     a fraction in [0, 1), as Keras's: the last rows of source
                     and target (before any shuffling) become validation_data
                     and are not trained on
+        callbacks   a list of objects told of the training's progress, as
+                    Keras's (see callbacks.py): ns.EarlyStopping, say. One
+                    that sets model.stop_training = True ends fit after the
+                    epoch in hand
         Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy),
         and the 'val_' figures with validation.
         A loss or gradient that stops being finite ends training with
@@ -349,21 +353,15 @@ class Seq2SeqModel:
         source, target = self._check_pair(source, target)
         source, target, validation = self._held_out(source, target, validation_data,
                                                     validation_split)
-        epochs = _count("epochs", epochs, minimum=0)
-        initial_epoch = _count("initial_epoch", initial_epoch, minimum=0)
-        batch_size = _count("batch_size", batch_size)
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        if not isinstance(shuffle, (bool, np.bool_)):    # ('no' would be true)
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        if workers not in (1, 2) or isinstance(workers, bool):
-            raise ValueError(f"workers must be 1 or 2, got {workers!r}")
-        if checkpoint is not None:
-            check_writable(checkpoint)          # now, not after the first epoch
+        epochs, initial_epoch, batch_size = _checked_fit_options(
+            epochs, initial_epoch, batch_size, verbose, shuffle, workers, checkpoint)
+        callbacks = _checked_callbacks(callbacks, validation is not None)
         if optimizer is not None or getattr(self, "optimizer", None) is None:
             self.optimizer = get_optimizer(optimizer or Adam())
         self.target_length = target.shape[1]
-        history = History()
+        history, self.stop_training = History(), False
+        _tell(callbacks, "set_model", self)
+        _tell(callbacks, "on_train_begin", {})
         with _ctrl_c_after_batch() as interrupted, self._steps_in(workers, source, target) as step:
             for epoch in range(initial_epoch, epochs):
                 if verbose:
@@ -374,8 +372,13 @@ class Seq2SeqModel:
                 history.record(epoch, metrics)
                 if checkpoint is not None:
                     self.save(checkpoint)
+                _tell(callbacks, "on_epoch_end", epoch, dict(metrics))
+                if self.stop_training:
+                    break
                 if interrupted.is_set() and epoch + 1 < epochs:
                     self._stop(checkpoint, f"at the end of epoch {self.epochs_done}")
+        _tell(callbacks, "on_train_end", {name: values[-1]
+                                          for name, values in history.history.items()})
         return history
 
     @contextlib.contextmanager
@@ -580,6 +583,48 @@ class Seq2SeqModel:
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
         return x
+
+
+def _checked_fit_options(epochs, initial_epoch, batch_size, verbose, shuffle, workers,
+                         checkpoint):
+    """fit's options checked before training: (epochs, initial_epoch, batch_size)."""
+    counts = (_count("epochs", epochs, minimum=0),
+              _count("initial_epoch", initial_epoch, minimum=0), _count("batch_size", batch_size))
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if not isinstance(shuffle, (bool, np.bool_)):    # ('no' would be true)
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    if workers not in (1, 2) or isinstance(workers, bool):
+        raise ValueError(f"workers must be 1 or 2, got {workers!r}")
+    if checkpoint is not None:
+        check_writable(checkpoint)          # now, not after the first epoch
+    return counts
+
+
+def _checked_callbacks(callbacks, validation):
+    """fit's callbacks as a list; one that watches a figure (a `monitor`, as
+    Keras's do) must watch one this fit reports, else ValueError before training."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}; "
+                        f"for one, pass [callback]")
+    reported = ["loss", "acc"] + (["val_loss", "val_acc", "val_seq_acc"] if validation else [])
+    for callback in callbacks:
+        monitor = getattr(callback, "monitor", None)
+        if monitor is not None and monitor not in reported:
+            raise ValueError(f"{type(callback).__name__} monitors {monitor!r}, which this fit "
+                             f"does not report (it reports {', '.join(reported)}); the val_ "
+                             f"figures need validation_data or validation_split")
+    return list(callbacks)
+
+
+def _tell(callbacks, event, *arguments):
+    """Call callback.event(*arguments) on each callback that has that method."""
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(*arguments)
 
 
 def _split_off(source, target, fraction):

@@ -1,0 +1,115 @@
+"""Callbacks for `fit`, as Keras's: objects told when training begins, after
+every epoch and when it ends.
+
+fit(callbacks=[...]) calls, on each callback that has them:
+
+    set_model(model)                  before training
+    on_train_begin(logs)              logs: {}
+    on_epoch_end(epoch, logs)         epoch counted from 0; logs: the epoch's
+                                      figures ('loss', 'acc', and 'val_loss',
+                                      'val_acc', 'val_seq_acc' with validation)
+    on_train_end(logs)                logs: the last epoch's figures
+
+A callback stops training by setting model.stop_training = True; fit then
+ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
+"""
+
+import numbers
+
+__all__ = ["EarlyStopping"]
+
+# the figures fit reports, and which way is better (mode="auto")
+_BETTER = {"loss": "min", "acc": "max", "seq_acc": "max"}
+
+
+class EarlyStopping:
+    """Stop fit when a figure has stopped improving, as Keras's EarlyStopping.
+
+    monitor     the figure to watch: 'val_loss' (default), 'val_acc',
+                'val_seq_acc', or the training 'loss' or 'acc'. The val_
+                figures need validation_data or validation_split.
+    min_delta   how much a figure must improve on the best so far to count
+                (by more than min_delta)
+    patience    epochs without improvement after which training stops
+    mode        'min', 'max', or 'auto' (loss: min; acc, seq_acc: max)
+    baseline    a figure to beat: until one does, no epoch counts as an
+                improvement that resets the patience
+    restore_best_weights
+                at the end of training (stopped early or not), go back to
+                the weights of the best epoch
+    start_from_epoch
+                epochs to train before watching
+    verbose     1: say when it stops and which weights it restores
+
+    After fit: stopped_epoch (0 if it did not stop training; else counted
+    from 0), best, best_epoch.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0, verbose=0):
+        name = monitor.removeprefix("val_") if isinstance(monitor, str) else None
+        if name not in _BETTER:
+            raise ValueError(f"monitor must be one of fit's figures, {_figures()}, "
+                             f"got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        for option, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{option} must be a whole number at least 0, got {value!r}")
+        if not isinstance(min_delta, numbers.Real) or isinstance(min_delta, bool):
+            raise ValueError(f"min_delta must be a number, got {min_delta!r}")
+        self.monitor, self.patience, self.baseline = monitor, patience, baseline
+        self.mode = _BETTER[name] if mode == "auto" else mode
+        self.min_delta = abs(float(min_delta))
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+        self.verbose, self.model = verbose, None
+        self.on_train_begin()
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        """Forget the last fit's watch: one EarlyStopping can serve several fits."""
+        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
+        self.best, self.best_weights = None, None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:        # (fit checks this before training)
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which these logs lack "
+                             f"(they hold {', '.join(logs)})")
+        current = logs[self.monitor]
+        if epoch < self.start_from_epoch:
+            return
+        self.wait += 1
+        if self._improves_on(self.best, current):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self._improves_on(self.baseline, current):
+                self.wait = 0
+            return
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+    def _improves_on(self, reference, value):
+        """Whether value beats reference (None: anything does) by more than min_delta."""
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
+
+
+def _figures():
+    return ", ".join(f"{prefix}{name}" for prefix in ("", "val_") for name in _BETTER
+                     if prefix or name != "seq_acc")

@@ -1,0 +1,150 @@
+"""fit's callbacks, and EarlyStopping against what Keras's own decides."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import npseq2seq as ns
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "keras_early_stopping.json")
+with open(FIXTURE) as saved:
+    KERAS_CASES = json.load(saved)["cases"]      # make_keras_early_stopping_fixture.py
+
+
+class StandIn:
+    """The model as EarlyStopping sees it; its weights name the epoch they are from."""
+
+    def __init__(self):
+        self.stop_training, self.weights = False, [-1]
+
+    def get_weights(self):
+        return list(self.weights)
+
+    def set_weights(self, weights):
+        self.weights = list(weights)
+
+
+@pytest.mark.parametrize("case", KERAS_CASES,
+                         ids=[f"{c['values']}-{c['settings']}" for c in KERAS_CASES])
+def test_early_stopping_decides_as_keras_does(case):
+    callback, model = ns.EarlyStopping("val_loss", **case["settings"]), StandIn()
+    callback.set_model(model)
+    callback.on_train_begin({})
+    epochs = 0
+    for epoch, value in enumerate(case["values"]):      # as the fixture script fed Keras
+        model.weights = [epoch]
+        epochs += 1
+        callback.on_epoch_end(epoch, {"loss": 0.0, "val_loss": value})
+        if model.stop_training:
+            break
+    callback.on_train_end({})
+    assert (epochs, callback.stopped_epoch, model.weights[0]) == (
+        case["epochs_run"], case["stopped_epoch"], case["weights_from_epoch"])
+
+
+def test_the_fixture_covers_stops_restores_and_full_runs():
+    outcomes = {(c["epochs_run"] < len(c["values"]),
+                 c["weights_from_epoch"] != c["epochs_run"] - 1) for c in KERAS_CASES}
+    assert outcomes == {(True, True), (True, False), (False, True), (False, False)}
+
+
+def task():
+    source, target = ns.reversal_task(96, n_in=4, n_out=2, cardinality=9, seed=1)
+    held = ns.reversal_task(32, n_in=4, n_out=2, cardinality=9, seed=2)
+    return source, target, held
+
+
+class Recorder:
+    def __init__(self, stop_after=None):
+        self.calls, self.stop_after = [], stop_after
+
+    def set_model(self, model):
+        self.model = model
+        self.calls.append("set_model")
+
+    def on_train_begin(self, logs):
+        self.calls.append(("begin", logs))
+
+    def on_epoch_end(self, epoch, logs):
+        self.calls.append((epoch, sorted(logs)))
+        if epoch == self.stop_after:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs):
+        self.calls.append(("end", sorted(logs)))
+
+
+def test_fit_tells_its_callbacks_and_stops_when_one_asks():
+    source, target, held = task()
+    model, recorder = ns.EncoderDecoder(9, 8, seed=1), Recorder(stop_after=1)
+    history = model.fit(source, target, epochs=5, verbose=0, validation_data=held,
+                        callbacks=[recorder, object()])        # (one with no methods at all)
+    figures = ["acc", "loss", "val_acc", "val_loss", "val_seq_acc"]
+    assert recorder.calls == ["set_model", ("begin", {}), (0, figures), (1, figures),
+                              ("end", figures)]
+    assert history.epoch == [0, 1] and model.epochs_done == 2
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_early_stopping_restores_the_best_epochs_weights(workers, capsys):
+    source, target, held = task()
+    model, first_epoch_only = ns.EncoderDecoder(9, 8, seed=1), ns.EncoderDecoder(9, 8, seed=1)
+    # min_delta=10: no epoch after the first counts as better, so it stops at the second
+    stopper = ns.EarlyStopping(min_delta=10, patience=1, restore_best_weights=True, verbose=1)
+    history = model.fit(source, target, epochs=6, verbose=0, validation_data=held,
+                        workers=workers, callbacks=[stopper])
+    assert capsys.readouterr().out == ("Epoch 2: early stopping\n"
+                                       "Restoring model weights from the end of the best "
+                                       "epoch: 1.\n")
+    assert len(history.epoch) == 2 and stopper.stopped_epoch == 1 and stopper.best_epoch == 0
+    first_epoch_only.fit(source, target, epochs=1, verbose=0, workers=workers)
+    for a, b in zip(model.get_weights(), first_epoch_only.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model.evaluate(*held) == first_epoch_only.evaluate(*held)
+
+
+@pytest.mark.parametrize("callbacks, validation, error, message", [
+    ([ns.EarlyStopping()], False, ValueError,
+     "EarlyStopping monitors 'val_loss', which this fit does not report (it reports loss, acc); "
+     "the val_ figures need validation_data or validation_split"),
+    ([ns.EarlyStopping("seq_acc")], True, ValueError, "EarlyStopping monitors 'seq_acc', which "
+     "this fit does not report (it reports loss, acc, val_loss, val_acc, val_seq_acc)"),
+    (ns.EarlyStopping("loss"), False, TypeError,
+     "callbacks must be a list, got EarlyStopping; for one, pass [callback]"),
+])
+def test_bad_callbacks_are_refused_before_training(callbacks, validation, error, message):
+    source, target, held = task()
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    before = model.get_weights()
+    with pytest.raises(error) as raised:
+        model.fit(source, target, verbose=0, callbacks=callbacks,
+                  validation_data=held if validation else None)
+    assert str(raised.value).startswith(message)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"monitor": "val_accuracy"}, "monitor must be one of fit's figures, loss, acc, val_loss, "
+                                  "val_acc, val_seq_acc, got 'val_accuracy'"),
+    ({"mode": "up"}, "mode must be 'auto', 'min' or 'max', got 'up'"),
+    ({"patience": 1.5}, "patience must be a whole number at least 0, got 1.5"),
+    ({"start_from_epoch": -1}, "start_from_epoch must be a whole number at least 0, got -1"),
+    ({"min_delta": "0.1"}, "min_delta must be a number, got '0.1'"),
+])
+def test_early_stopping_refuses_bad_options(options, message):
+    with pytest.raises(ValueError) as raised:
+        ns.EarlyStopping(**options)
+    assert str(raised.value) == message
+
+
+def test_numpy_numbers_are_taken_for_options():
+    stopper = ns.EarlyStopping(patience=np.int64(2), min_delta=np.float32(0.5))
+    assert stopper.patience == 2 and stopper.min_delta == 0.5
+
+
+def test_auto_mode_wants_accuracy_up_and_loss_down():
+    assert ns.EarlyStopping("val_seq_acc").mode == ns.EarlyStopping("acc").mode == "max"
+    assert ns.EarlyStopping("val_loss").mode == ns.EarlyStopping("loss").mode == "min"
