@@ -18,8 +18,8 @@ import numbers
 
 __all__ = ["EarlyStopping"]
 
-# the figures fit reports, and which way is better (mode="auto")
-_BETTER = {"loss": "min", "acc": "max", "seq_acc": "max"}
+# the figures fit reports (the val_ ones with validation), and which way is better
+_BETTER = {"loss": "min", "acc": "max", "val_loss": "min", "val_acc": "max", "val_seq_acc": "max"}
 
 
 class EarlyStopping:
@@ -47,9 +47,8 @@ class EarlyStopping:
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0, verbose=0):
-        name = monitor.removeprefix("val_") if isinstance(monitor, str) else None
-        if name not in _BETTER:
-            raise ValueError(f"monitor must be one of fit's figures, {_figures()}, "
+        if not isinstance(monitor, str) or monitor not in _BETTER:
+            raise ValueError(f"monitor must be one of fit's figures, {', '.join(_BETTER)}, "
                              f"got {monitor!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
@@ -59,7 +58,7 @@ class EarlyStopping:
         if not isinstance(min_delta, numbers.Real) or isinstance(min_delta, bool):
             raise ValueError(f"min_delta must be a number, got {min_delta!r}")
         self.monitor, self.patience, self.baseline = monitor, patience, baseline
-        self.mode = _BETTER[name] if mode == "auto" else mode
+        self.mode = _BETTER[monitor] if mode == "auto" else mode
         self.min_delta = abs(float(min_delta))
         self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
         self.verbose, self.model = verbose, None
@@ -108,8 +107,3 @@ class EarlyStopping:
         if self.mode == "min":
             return value + self.min_delta < reference
         return value - self.min_delta > reference
-
-
-def _figures():
-    return ", ".join(f"{prefix}{name}" for prefix in ("", "val_") for name in _BETTER
-                     if prefix or name != "seq_acc")

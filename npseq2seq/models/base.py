@@ -613,9 +613,10 @@ def _checked_callbacks(callbacks, validation):
     for callback in callbacks:
         monitor = getattr(callback, "monitor", None)
         if monitor is not None and monitor not in reported:
+            hint = "" if validation else ("; the val_ figures need validation_data or "
+                                          "validation_split")
             raise ValueError(f"{type(callback).__name__} monitors {monitor!r}, which this fit "
-                             f"does not report (it reports {', '.join(reported)}); the val_ "
-                             f"figures need validation_data or validation_split")
+                             f"does not report (it reports {', '.join(reported)}){hint}")
     return list(callbacks)
 
 
