@@ -22,6 +22,7 @@ import tempfile
 import numpy as np
 
 from . import gradcheck
+from .callbacks import EarlyStopping
 from .child_process import python_command
 from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
@@ -105,12 +106,24 @@ def at_least(minimum):
     return integer
 
 
-def positive_number(text):
-    """An argparse type: a finite number above zero."""
+def _number(text):
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def fraction(text):
+    """An argparse type: a number in [0, 1)."""
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def positive_number(text):
+    """An argparse type: a finite number above zero."""
+    value = _number(text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
@@ -146,6 +159,13 @@ def add_train(commands):
     sub.add_argument("--seed", type=SEED, default=1, help="seed for data and weights (default 1)")
     sub.add_argument("--test-samples", type=COUNT, default=1000,
                      help="held-out sequences for the accuracy (default 1000)")
+    sub.add_argument("--validation-split", type=fraction, default=0.0, metavar="F",
+                     help="hold out the last fraction F of the training sequences and report "
+                          "val_loss, val_acc and val_seq_acc on them after every epoch "
+                          "(default 0: none)")
+    sub.add_argument("--patience", type=at_least(0), metavar="N",
+                     help="stop when val_loss has not improved for N epochs, and keep the "
+                          "best epoch's weights (needs --validation-split)")
     sub.add_argument("--save", metavar="PATH", help="write the trained model to PATH (.npz)")
     sub.add_argument("--checkpoint", metavar="PATH",
                      help="save the model to PATH after every epoch and on Ctrl-C")
@@ -164,6 +184,7 @@ def run_train(args):
         check_writable(args.save)               # before training, not after
     model, checkpoint = _resumed(args) if args.resume else _fresh(args)
     setup = model.metadata["training"]
+    held_out, stopper = _validation(args, setup)
     train_seed, test_seed = np.random.SeedSequence(setup["seed"]).spawn(2)
     task = model.metadata["task"]
     source, target = reversal_task(setup["samples"], seed=train_seed, **task)
@@ -171,7 +192,7 @@ def run_train(args):
     try:
         model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
                   batch_size=setup["batch_size"], verbose=args.verbose, checkpoint=checkpoint,
-                  workers=args.workers,
+                  workers=args.workers, validation_split=held_out, callbacks=stopper,
                   optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
     except TrainingInterrupted as interrupt:
         if interrupt.checkpoint is None:
@@ -184,6 +205,20 @@ def run_train(args):
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
+
+
+def _validation(args, setup):
+    """(validation_split, callbacks) for fit, from --validation-split (kept in the
+    checkpoint, so a resumed run holds out the same rows) and --patience."""
+    held_out, n = setup.get("validation_split", 0.0), setup["samples"]   # (0: older files)
+    if args.patience is not None and not held_out:
+        raise ValueError("--patience watches val_loss, so it needs --validation-split")
+    if held_out and not 0 < int(n * (1 - held_out)) < n:      # (as fit splits)
+        raise ValueError(f"--validation-split {held_out} of {n} samples leaves "
+                         f"{int(n * (1 - held_out))} to train on; both parts need one at least")
+    stopper = [] if args.patience is None else [
+        EarlyStopping(patience=args.patience, restore_best_weights=True, verbose=1)]
+    return held_out, stopper
 
 
 def _check_lengths(n_in, n_out):
@@ -199,7 +234,8 @@ def _fresh(args):
                               "cardinality": args.cardinality}
     model.metadata["training"] = {"samples": args.samples, "seed": args.seed,
                                   "test_samples": args.test_samples,
-                                  "batch_size": args.batch_size}
+                                  "batch_size": args.batch_size,
+                                  "validation_split": args.validation_split}
     return model, args.checkpoint
 
 

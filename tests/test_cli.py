@@ -34,6 +34,42 @@ def test_train_prints_accuracy_and_ten_spot_checks(tmp_path, capsys):
     assert eval(y.split(", yhat=")[0]) == source[:3][::-1]
 
 
+TINY = ["--samples", "400", "--n-in", "4", "--n-out", "2", "--cardinality", "9", "--units", "8",
+        "--test-samples", "50", "--validation-split", "0.25"]
+
+
+def weights_of(path):
+    return load(path).get_weights()
+
+
+def test_train_validation_split_and_patience_stop_and_keep_the_best_epoch(tmp_path, capsys):
+    # at this learning rate val_loss rises in epoch 5 (2.093 to 2.157, here)
+    stopped, four = tmp_path / "stopped.npz", tmp_path / "four.npz"
+    assert main(["train", *TINY, "--epochs", "6", "--learning-rate", "1", "--patience", "0",
+                 "--verbose", "2", "--save", str(stopped)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" - val_loss: ") == 5 and "Epoch 6/6" not in out
+    assert ("Epoch 5: early stopping\n"
+            "Restoring model weights from the end of the best epoch: 4.\n") in out
+    assert main(["train", *TINY, "--epochs", "4", "--learning-rate", "1", "--verbose", "0",
+                 "--save", str(four)]) == 0
+    for a, b in zip(weights_of(stopped), weights_of(four)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_run_holds_out_the_same_rows(tmp_path, capsys):
+    straight, checkpoint, resumed = (tmp_path / name for name in ("s.npz", "c.npz", "r.npz"))
+    assert main(["train", *TINY, "--epochs", "2", "--verbose", "0", "--save", str(straight)]) == 0
+    assert main(["train", *TINY, "--epochs", "1", "--verbose", "0",
+                 "--checkpoint", str(checkpoint)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--verbose", "2",
+                 "--save", str(resumed)]) == 0
+    assert " - val_loss: " in capsys.readouterr().out      # (no --validation-split given)
+    for a, b in zip(weights_of(straight), weights_of(resumed)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_predict_reverses(trained, capsys):
     assert main(["predict", str(trained), "2", "7", "3", "5", "9"]) == 0
     assert capsys.readouterr().out.strip() == "3 7 2"
@@ -123,6 +159,9 @@ def test_gradcheck_of_a_saved_model(trained, capsys):
     (["train", "--n-out", "9"], "--n-out must be at most --n-in (6), got 9"),
     (["gradcheck", "--n-in", "2"], "--n-out must be at most --n-in (2), got 3"),
     (["bptt-trace", "--n-in", "2"], "--n-out must be at most --n-in (2), got 3"),
+    (["train", "--patience", "2"], "--patience watches val_loss, so it needs --validation-split"),
+    (["train", "--samples", "1", "--validation-split", "0.5"],
+     "--validation-split 0.5 of 1 samples leaves 0 to train on; both parts need one at least"),
 ])
 def test_user_errors_are_one_line_on_stderr(argv, message, capsys):
     assert main(argv) == 2
@@ -144,6 +183,8 @@ def test_bptt_trace_names_the_saved_models_target_length(trained, capsys):
     (["train", "--learning-rate", "-1"], "argument --learning-rate: must be a positive number, "
                                          "got -1"),
     (["train", "--seed", "-2"], "argument --seed: must be at least 0, got -2"),
+    (["train", "--validation-split", "1"], "argument --validation-split: must be at least 0 and "
+                                           "below 1, got 1"),
     (["train", "--learning-rate", "fast"], "argument --learning-rate: expected a number, "
                                            "got 'fast'"),
     (["bptt-trace", "--cardinality", "1"], "argument --cardinality: must be at least 2, got 1"),
