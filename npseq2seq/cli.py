@@ -197,14 +197,24 @@ def run_train(args):
     except TrainingInterrupted as interrupt:
         if interrupt.checkpoint is None:
             raise
-        path = shlex.quote(str(interrupt.checkpoint))
-        raise KeyboardInterrupt(f"training interrupted {interrupt.where}; saved {path}; to "
-                                f"go on: npseq2seq train --resume {path} --epochs {args.epochs}"
-                                ) from None
+        raise KeyboardInterrupt(f"training interrupted {interrupt.where}; saved "
+                                f"{shlex.quote(str(interrupt.checkpoint))}; to go on: "
+                                f"{resume_command(args, interrupt.checkpoint)}") from None
     report_accuracy(model, test_source, test_target)
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
+
+
+def resume_command(args, checkpoint):
+    """The command that continues this run from its checkpoint, with the options
+    a checkpoint does not keep (the task, sizes, seed and split it keeps)."""
+    words = ["npseq2seq", "train", "--resume", str(checkpoint), "--epochs", str(args.epochs)]
+    for option, value, default in (("--patience", args.patience, None),
+                                   ("--workers", args.workers, 1), ("--save", args.save, None)):
+        if value != default:
+            words += [option, str(value)]
+    return shlex.join(words)
 
 
 def _validation(args, setup):

@@ -1,5 +1,6 @@
 import io
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from npseq2seq import EncoderDecoder, load, reversal_task
-from npseq2seq.cli import main
+from npseq2seq.cli import build_parser, main, resume_command
 
 SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
          "--units", "32", "--epochs", "4", "--learning-rate", "0.01", "--test-samples", "200"]
@@ -275,6 +276,19 @@ def test_ctrl_c_with_a_checkpoint_says_how_to_go_on(tmp_path):
                         rf"--resume {re.escape(quoted)} --epochs 3\n", errors)
     saved = load(path)
     assert isinstance(saved, EncoderDecoder) and saved.unfinished_epoch["batches_done"] > 0
+
+
+def test_the_command_that_goes_on_keeps_what_the_checkpoint_does_not():
+    parser = build_parser()
+    first = parser.parse_args(["train", "--epochs", "5", "--validation-split", "0.1",
+                               "--patience", "2", "--workers", "2", "--save", "my model.npz",
+                               "--checkpoint", "c.npz"])
+    command = resume_command(first, "c.npz")
+    assert command == ("npseq2seq train --resume c.npz --epochs 5 --patience 2 --workers 2 "
+                       "--save 'my model.npz'")
+    again = parser.parse_args(shlex.split(command)[1:])
+    assert (again.resume, again.epochs, again.patience, again.workers, again.save) == (
+        "c.npz", 5, 2, 2, "my model.npz")
 
 
 def test_python_dash_m_and_help():
