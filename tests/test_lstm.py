@@ -477,3 +477,18 @@ def test_gradient_rows_are_found_only_where_the_three_gradients_lie_in_order():
             np.concatenate([layer.grads[name].ravel() for name in in_order]), np.arange(rows.size))
     lay_out(np.zeros(9 * 16 + 64, np.float32), ("bias", "kernel", "recurrent_kernel"))
     assert layer._gradient_rows(None) is None
+
+
+@pytest.mark.parametrize("x, ending", [
+    (np.array([1, 2, 3]), "got shape (3,); for one sequence, pass a batch of one: x[None]"),
+    (np.ones((4, 5)), "got shape (4, 5); for one sequence, pass a batch of one: x[None]"),
+    (np.ones((2, 1, 3, 5)), "got shape (2, 1, 3, 5); squeeze axis 1"),
+    (np.ones((2, 2, 3, 5)), "got shape (2, 2, 3, 5)"),    # before: "(squeeze the extra axis)"
+    (np.ones((4, 3)), "got shape (4, 3); for tokens pass integers, e.g. .astype(np.int64)"),
+    (np.ones((2, 3, 5), np.int64), "got shape (2, 3, 5); for one-hot or real-valued input "
+                                   "pass a float array of shape (batch, steps, 5)"),
+])
+def test_forward_says_how_to_mend_a_shape_as_the_models_do(x, ending):
+    with pytest.raises(ValueError) as raised:
+        LSTM(5, 3, seed=0).forward(x)
+    assert str(raised.value).endswith(ending)

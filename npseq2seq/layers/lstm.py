@@ -282,6 +282,19 @@ def is_token_array(x):
     return np.asarray(x).dtype.kind in "iu"
 
 
+def shape_hint(name, x, n_features):
+    """How to mend sequences of a wrong shape, where it is plain; else ""."""
+    one_sequence = (x.ndim == 1 and is_token_array(x)
+                    or x.ndim == 2 and not is_token_array(x) and x.shape[1] == n_features)
+    if one_sequence:
+        return f"; for one sequence, pass a batch of one: {name}[None]"
+    if x.ndim == 4 and x.shape[1] == 1:
+        return "; squeeze axis 1"                   # to_categorical's extra axis
+    if x.ndim == 2 and not is_token_array(x):
+        return "; for tokens pass integers, e.g. .astype(np.int64)"
+    return ""
+
+
 def check_step_shape(x, n_features, what):
     """ValueError naming the shape given unless x (an array) is one step's input:
     tokens (N,) or vectors (N, n_features), N at least 1. (Callers then check it
@@ -811,14 +824,15 @@ class LSTM:
             if x.ndim != 2:
                 raise ValueError(
                     f"integer token input must have shape (batch, steps), got shape "
-                    f"{x.shape}; for one-hot or real-valued input pass a float array "
-                    f"of shape (batch, steps, {self.input_dim})")
+                    f"{x.shape}" + (shape_hint("x", x, self.input_dim) or
+                                    f"; for one-hot or real-valued input pass a float array "
+                                    f"of shape (batch, steps, {self.input_dim})"))
             x = checked_indices(x, self.input_dim)
         elif x.ndim != 3 or x.shape[2] != self.input_dim:
-            hint = " (squeeze the extra axis)" if x.ndim == 4 else ""
             raise ValueError(
                 f"LSTM input must have shape (batch, steps, {self.input_dim}) or be "
-                f"integer tokens (batch, steps), got shape {x.shape}{hint}")
+                f"integer tokens (batch, steps), got shape {x.shape}"
+                f"{shape_hint('x', x, self.input_dim)}")
         else:
             x = x.astype(self.dtype, copy=False)
         if x.shape[0] < 1 or x.shape[1] < 1:

@@ -28,7 +28,7 @@ from .. import blas_threads
 from ..initializers import float_dtype, seed_sequence
 from ..io import check_writable
 from ..layers import LSTM, Dense
-from ..layers.lstm import is_token_array
+from ..layers.lstm import is_token_array, shape_hint
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
 from ..tasks import checked_indices, count as _count
@@ -570,13 +570,13 @@ class Seq2SeqModel:
         if is_token_array(x):
             if x.ndim != 2:
                 raise ValueError(f"{name} tokens must have shape (samples, steps), got shape "
-                                 f"{x.shape}{_shape_hint(name, x, v)}")
+                                 f"{x.shape}{shape_hint(name, x, v)}")
             x = checked_indices(x, v, f"{name} tokens")
         else:
             if x.ndim != 3 or x.shape[2] != v:
                 raise ValueError(f"{name} must have shape (samples, steps, {v}) or be integer "
                                  f"tokens (samples, steps), got shape {x.shape}"
-                                 f"{_shape_hint(name, x, v)}")
+                                 f"{shape_hint(name, x, v)}")
             if not np.all(np.isfinite(x)):
                 raise ValueError(f"{name} contains NaN or infinity")
             x = x.astype(self.dtype, copy=False)
@@ -642,19 +642,6 @@ def _split_off(source, target, fraction):
         raise ValueError(f"validation_split={fraction} of {n} samples leaves {kept} to train "
                          f"on and {n - kept} to validate; each needs at least one")
     return source[:kept], target[:kept], (source[kept:], target[kept:])
-
-
-def _shape_hint(name, x, n_features):
-    """How to mend sequences of a wrong shape, where it is plain; else ""."""
-    one_sequence = (x.ndim == 1 and is_token_array(x)
-                    or x.ndim == 2 and not is_token_array(x) and x.shape[1] == n_features)
-    if one_sequence:
-        return f"; for one sequence, pass a batch of one: {name}[None]"
-    if x.ndim == 4 and x.shape[1] == 1:
-        return "; squeeze axis 1"                   # to_categorical's extra axis
-    if x.ndim == 2 and not is_token_array(x):
-        return "; for tokens pass integers, e.g. .astype(np.int64)"
-    return ""
 
 
 MIN_SOURCES_PER_THREAD = 256     # two threads of 128 each were 1.0-1.3x as fast as one, of 256 1.5x
