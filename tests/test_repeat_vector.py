@@ -65,3 +65,16 @@ def test_output_length_is_fixed():
     with pytest.raises(ValueError, match="fixed at n_out=3, got n_steps=4"):
         model.predict(np.ones((2, 4), np.int64), n_steps=4)
     assert model.predict(np.ones((2, 4), np.int64)).shape == (2, 3)
+
+
+def test_validation_targets_of_another_length_are_refused_before_training():
+    # before, the epoch trained and then evaluate refused the validation pair
+    source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=9, seed=1)
+    held = ns.reversal_task(16, n_in=4, n_out=3, cardinality=9, seed=2)
+    model = ns.RepeatVectorSeq2Seq(9, 4, n_out=2, seed=0)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="^this model's output length is fixed at n_out=2, got "
+                                         "validation targets of length 3$"):
+        model.fit(source, target, verbose=0, validation_data=held)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -444,7 +444,13 @@ class Seq2SeqModel:
                      if isinstance(validation_data, (tuple, list))
                      else type(validation_data).__name__)
             raise ValueError(f"validation_data must be a (source, target) pair, got {given}")
-        return source, target, self._check_pair(*validation_data, "validation ")
+        validation = self._check_pair(*validation_data, "validation ")
+        self._check_target_length(validation[1], "validation targets")
+        return source, target, validation
+
+    def _check_target_length(self, target, what="targets"):
+        """ValueError if the model cannot put out targets of this length (a
+        repeat-vector model's is fixed); any length will do here."""
 
     def _check_finite(self, loss, batch):
         # a NaN or inf anywhere makes the sum of squares non-finite (one BLAS call);

@@ -58,10 +58,14 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                 ("decoder", "LSTM", f"(N, {n}, {u}), from zeros"),
                 ("dense", "Dense", f"(N, {n}, {v}): logits, softmax for probabilities")]
 
-    def _forward(self, source, target=None, workspaces=None):
-        if target is not None and target.shape[1] != self.n_out:
+    def _check_target_length(self, target, what="targets"):
+        if target.shape[1] != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
-                             f"got targets of length {target.shape[1]}")
+                             f"got {what} of length {target.shape[1]}")
+
+    def _forward(self, source, target=None, workspaces=None):
+        if target is not None:
+            self._check_target_length(target)
         ws = workspaces or {}
         # the layers' _forward: the source was checked (_check_pair or _check_sequences)
         _, (h, _), encoder_cache = self.encoder._forward(source, None, ws.get("encoder"))
