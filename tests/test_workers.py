@@ -129,6 +129,33 @@ def test_the_worker_stays_for_the_next_fit_and_follows_set_weights():
     assert_same_up_to_rounding(reference, model)
 
 
+class StopLearning:
+    """A learning-rate schedule: 0 after the first epoch. Keeps each epoch's weights."""
+
+    def set_model(self, model):
+        self.model, self.weights = model, [model.get_weights()]
+
+    def on_epoch_end(self, epoch, logs):
+        self.weights.append(self.model.get_weights())
+        self.model.optimizer.learning_rate = 0.0
+
+
+@pytest.mark.parametrize("optimizer", [Adam, SGD, RMSprop], ids=lambda o: o.__name__)
+def test_a_learning_rate_a_callback_changes_reaches_the_second_process(optimizer):
+    # before, the worker kept stepping its half with the rate fit started with
+    model, schedule = EncoderDecoder(51, 8, seed=2), StopLearning()
+    model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2, epochs=3,
+              optimizer=optimizer(learning_rate=0.01), callbacks=[schedule])
+    start, first, second, third = schedule.weights
+    for a, b, c, d in zip(start, first, second, third):
+        assert not np.array_equal(a, b)             # the first epoch learned
+        np.testing.assert_array_equal(b, c)         # then nothing, in either half
+        np.testing.assert_array_equal(b, d)
+    model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2)   # a next fit at 0
+    for a, b in zip(first, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_model_trained_in_two_processes_can_be_copied():
     # the worker process and the shared memory stay with the original
     model, _ = trained(2, epochs=1)

@@ -147,7 +147,9 @@ class TrainingWorker:
         """Train batch b of the epoch's order in the two processes, and step the
         optimizer: (loss, accuracy), as the model's own `_step`."""
         if order is not self._order or b != self._next_batch:
-            self._send_object(("epoch", order, batch_size, b))
+            # with the optimizer's settings, which a callback may have changed since
+            self._send_object(("epoch", order, batch_size, b,
+                               self.model.optimizer.get_config()))
             self._order = order
         self._next_batch = b + 1
         try:
@@ -438,11 +440,13 @@ class _Worker:
     def _setup(self, message):
         if message[0] == "fit":
             _, self.source, self.target, config, slot_names = message
-            self.optimizer = get_optimizer(dict(config))
+            self.optimizer = get_optimizer(config["name"])
+            _take_settings(self.optimizer, config)
             self.optimizer.slots = {name: [shared] for name, shared
                                     in zip(slot_names, self.slot_arrays)}
         else:
-            _, self.order, self.batch_size, self.batch = message
+            _, self.order, self.batch_size, self.batch, config = message
+            _take_settings(self.optimizer, config)
 
     def _train_half(self):
         model = self.model
@@ -464,6 +468,15 @@ class _Worker:
 
     def _reply(self, message):
         self.outbox.send(message)
+
+
+def _take_settings(optimizer, config):
+    """Set the optimizer's settings to the parent's, from its get_config (each
+    key an attribute of that name). Unchecked: the parent's optimizer was, and
+    a callback may since have set what a constructor refuses (a rate of 0)."""
+    for name, value in config.items():
+        if name != "name":
+            setattr(optimizer, name, value)
 
 
 def _main():
