@@ -5,9 +5,11 @@ fit(callbacks=[...]) calls, on each callback that has them:
 
     set_model(model)                  before training
     on_train_begin(logs)              logs: {}
-    on_epoch_end(epoch, logs)         epoch counted from 0; logs: the epoch's
-                                      figures ('loss', 'acc', and 'val_loss',
-                                      'val_acc', 'val_seq_acc' with validation)
+    on_epoch_begin(epoch, logs)       epoch counted from 0; logs: {}
+    on_epoch_end(epoch, logs)         logs: the epoch's figures ('loss', 'acc',
+                                      and 'val_loss', 'val_acc', 'val_seq_acc'
+                                      with validation); what a callback adds
+                                      to it goes into History too
     on_train_end(logs)                logs: the last epoch's figures
 
 A callback stops training by setting model.stop_training = True; fit then
@@ -16,7 +18,7 @@ ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
 
 import numbers
 
-__all__ = ["EarlyStopping"]
+__all__ = ["EarlyStopping", "LearningRateScheduler"]
 
 # the figures fit reports (the val_ ones with validation), and which way is better
 _BETTER = {"loss": "min", "acc": "max", "val_loss": "min", "val_acc": "max", "val_seq_acc": "max"}
@@ -107,3 +109,37 @@ class EarlyStopping:
         if self.mode == "min":
             return value + self.min_delta < reference
         return value - self.min_delta > reference
+
+
+class LearningRateScheduler:
+    """Set the learning rate before every epoch, as Keras's LearningRateScheduler.
+
+    schedule    schedule(epoch, learning_rate) -> the epoch's learning rate
+                (epoch counted from 0; learning_rate the optimizer's now)
+    verbose     1: say the rate each epoch
+
+    The rate of each epoch goes into History as 'learning_rate'.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a function (epoch, learning_rate) -> learning "
+                            f"rate, got {type(schedule).__name__}")
+        self.schedule, self.verbose, self.model = schedule, verbose, None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = self.schedule(epoch, float(self.model.optimizer.learning_rate))
+        if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool)
+                and 0 <= rate < float("inf")):
+            raise ValueError(f"schedule({epoch}, ...) must return a learning rate, a finite "
+                             f"number at least 0, got {rate!r}")
+        self.model.optimizer.learning_rate = float(rate)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
+                  f"{float(rate)}.")
+
+    def on_epoch_end(self, epoch, logs):
+        logs["learning_rate"] = self.model.optimizer.learning_rate

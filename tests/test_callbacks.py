@@ -67,6 +67,9 @@ class Recorder:
     def on_train_begin(self, logs):
         self.calls.append(("begin", logs))
 
+    def on_epoch_begin(self, epoch, logs):
+        self.calls.append(("epoch", epoch))
+
     def on_epoch_end(self, epoch, logs):
         self.calls.append((epoch, sorted(logs)))
         if epoch == self.stop_after:
@@ -82,8 +85,8 @@ def test_fit_tells_its_callbacks_and_stops_when_one_asks():
     history = model.fit(source, target, epochs=5, verbose=0, validation_data=held,
                         callbacks=[recorder, object()])        # (one with no methods at all)
     figures = ["acc", "loss", "val_acc", "val_loss", "val_seq_acc"]
-    assert recorder.calls == ["set_model", ("begin", {}), (0, figures), (1, figures),
-                              ("end", figures)]
+    assert recorder.calls == ["set_model", ("begin", {}), ("epoch", 0), (0, figures),
+                              ("epoch", 1), (1, figures), ("end", figures)]
     assert history.epoch == [0, 1] and model.epochs_done == 2
 
 
@@ -154,3 +157,39 @@ def test_numpy_numbers_are_taken_for_options():
 def test_auto_mode_wants_accuracy_up_and_loss_down():
     assert ns.EarlyStopping("val_seq_acc").mode == ns.EarlyStopping("acc").mode == "max"
     assert ns.EarlyStopping("val_loss").mode == ns.EarlyStopping("loss").mode == "min"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_learning_rate_schedule_trains_as_setting_the_rate_by_hand(workers, capsys):
+    source, target, _ = task()
+    scheduled, by_hand = ns.EncoderDecoder(9, 8, seed=1), ns.EncoderDecoder(9, 8, seed=1)
+    halving = ns.LearningRateScheduler(lambda epoch, rate: rate / 2 if epoch else rate,
+                                       verbose=1)
+    history = scheduled.fit(source, target, epochs=3, verbose=0, workers=workers,
+                            optimizer=ns.Adam(0.01), callbacks=[halving])
+    assert history.history["learning_rate"] == [0.01, 0.005, 0.0025]
+    assert capsys.readouterr().out.splitlines() == [
+        f"Epoch {k}: LearningRateScheduler setting learning rate to {rate}."
+        for k, rate in ((1, 0.01), (2, 0.005), (3, 0.0025))]
+    by_hand.fit(source, target, verbose=0, workers=workers, optimizer=ns.Adam(0.01))
+    for epoch, rate in ((1, 0.005), (2, 0.0025)):
+        by_hand.optimizer.learning_rate = rate
+        by_hand.fit(source, target, epochs=epoch + 1, initial_epoch=epoch, verbose=0,
+                    workers=workers)
+    for a, b in zip(scheduled.get_weights(), by_hand.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rate", [None, -0.1, float("nan"), "0.1", True])
+def test_a_schedule_that_returns_no_learning_rate_is_named_before_the_epoch(rate):
+    source, target, _ = task()
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"^schedule\(0, ...\) must return a learning rate, "
+                                         r"a finite number at least 0, got "):
+        model.fit(source, target, verbose=0, callbacks=[ns.LearningRateScheduler(
+            lambda epoch, learning_rate: rate)])
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="schedule must be a function"):
+        ns.LearningRateScheduler(0.01)

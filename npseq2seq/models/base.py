@@ -364,15 +364,16 @@ class Seq2SeqModel:
         _tell(callbacks, "on_train_begin", {})
         with _ctrl_c_after_batch() as interrupted, self._steps_in(workers, source, target) as step:
             for epoch in range(initial_epoch, epochs):
+                _tell(callbacks, "on_epoch_begin", epoch, {})
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
                                           interrupted, checkpoint, step, validation)
                 self.epochs_done += 1
-                history.record(epoch, metrics)
                 if checkpoint is not None:
                     self.save(checkpoint)
-                _tell(callbacks, "on_epoch_end", epoch, dict(metrics))
+                _tell(callbacks, "on_epoch_end", epoch, metrics)   # (which may add to it)
+                history.record(epoch, metrics)
                 if self.stop_training:
                     break
                 if interrupted.is_set() and epoch + 1 < epochs:
