@@ -171,7 +171,7 @@ def add_train(commands):
                      help="save the model to PATH after every epoch and on Ctrl-C")
     sub.add_argument("--resume", metavar="PATH",
                      help="continue the training saved in checkpoint PATH up to --epochs "
-                          "(task, sizes and seed come from the checkpoint)")
+                          "(task, sizes, seed and validation split come from the checkpoint)")
     sub.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0 silent, 1 progress bar (default), 2 one line per epoch")
     sub.add_argument("--workers", type=int, choices=(1, 2), default=1,
