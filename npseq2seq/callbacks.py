@@ -14,17 +14,61 @@ fit(callbacks=[...]) calls, on each callback that has them:
 
 A callback stops training by setting model.stop_training = True; fit then
 ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
+
+Here: EarlyStopping, LearningRateScheduler and ReduceLROnPlateau, each
+following the Keras 3 callback of that name (tests/test_callbacks.py checks
+the first and last against what Keras's own decide).
 """
 
 import numbers
 
-__all__ = ["EarlyStopping", "LearningRateScheduler"]
+__all__ = ["EarlyStopping", "LearningRateScheduler", "ReduceLROnPlateau"]
 
 # the figures fit reports (the val_ ones with validation), and which way is better
 _BETTER = {"loss": "min", "acc": "max", "val_loss": "min", "val_acc": "max", "val_seq_acc": "max"}
 
 
-class EarlyStopping:
+class _Watch:
+    """A figure watched for improvement, as Keras's MonitorCallback: which
+    figure, which way is better, and by how much it must beat the best."""
+
+    def __init__(self, monitor, mode, min_delta):
+        if not isinstance(monitor, str) or monitor not in _BETTER:
+            raise ValueError(f"monitor must be one of fit's figures, {', '.join(_BETTER)}, "
+                             f"got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(min_delta, numbers.Real) or isinstance(min_delta, bool):
+            raise ValueError(f"min_delta must be a number, got {min_delta!r}")
+        self.monitor, self.min_delta = monitor, abs(float(min_delta))
+        self.mode = _BETTER[monitor] if mode == "auto" else mode
+        self.model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def _watched(self, logs):
+        if self.monitor not in logs:        # (fit checks this before training)
+            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which these "
+                             f"logs lack (they hold {', '.join(logs)})")
+        return logs[self.monitor]
+
+    def _improves_on(self, reference, value):
+        """Whether value beats reference (None: anything does) by more than min_delta."""
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
+
+
+def _whole(name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a whole number at least 0, got {value!r}")
+    return value
+
+
+class EarlyStopping(_Watch):
     """Stop fit when a figure has stopped improving, as Keras's EarlyStopping.
 
     monitor     the figure to watch: 'val_loss' (default), 'val_acc',
@@ -49,25 +93,11 @@ class EarlyStopping:
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0, verbose=0):
-        if not isinstance(monitor, str) or monitor not in _BETTER:
-            raise ValueError(f"monitor must be one of fit's figures, {', '.join(_BETTER)}, "
-                             f"got {monitor!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        for option, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{option} must be a whole number at least 0, got {value!r}")
-        if not isinstance(min_delta, numbers.Real) or isinstance(min_delta, bool):
-            raise ValueError(f"min_delta must be a number, got {min_delta!r}")
-        self.monitor, self.patience, self.baseline = monitor, patience, baseline
-        self.mode = _BETTER[monitor] if mode == "auto" else mode
-        self.min_delta = abs(float(min_delta))
-        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
-        self.verbose, self.model = verbose, None
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.baseline = _whole("patience", patience), baseline
+        self.start_from_epoch = _whole("start_from_epoch", start_from_epoch)
+        self.restore_best_weights, self.verbose = restore_best_weights, verbose
         self.on_train_begin()
-
-    def set_model(self, model):
-        self.model = model
 
     def on_train_begin(self, logs=None):
         """Forget the last fit's watch: one EarlyStopping can serve several fits."""
@@ -75,10 +105,7 @@ class EarlyStopping:
         self.best, self.best_weights = None, None
 
     def on_epoch_end(self, epoch, logs):
-        if self.monitor not in logs:        # (fit checks this before training)
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which these logs lack "
-                             f"(they hold {', '.join(logs)})")
-        current = logs[self.monitor]
+        current = self._watched(logs)
         if epoch < self.start_from_epoch:
             return
         self.wait += 1
@@ -101,14 +128,6 @@ class EarlyStopping:
                 print(f"Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
-
-    def _improves_on(self, reference, value):
-        """Whether value beats reference (None: anything does) by more than min_delta."""
-        if reference is None:
-            return True
-        if self.mode == "min":
-            return value + self.min_delta < reference
-        return value - self.min_delta > reference
 
 
 class LearningRateScheduler:
@@ -143,3 +162,56 @@ class LearningRateScheduler:
 
     def on_epoch_end(self, epoch, logs):
         logs["learning_rate"] = self.model.optimizer.learning_rate
+
+
+class ReduceLROnPlateau(_Watch):
+    """Cut the learning rate when a figure has stopped improving, as Keras's.
+
+    monitor, mode, min_delta
+                as EarlyStopping's (min_delta 1e-4 here, as Keras's)
+    factor      the cut: the rate becomes rate * factor (0 < factor < 1)
+    patience    epochs without improvement before a cut
+    cooldown    epochs after a cut before it watches again
+    min_lr      the rate is never cut below this
+    verbose     1: say each cut
+
+    Each epoch's rate goes into History as 'learning_rate'.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        super().__init__(monitor, mode, min_delta)
+        if not (isinstance(factor, numbers.Real) and 0 < factor < 1):
+            raise ValueError(f"factor must be above 0 and below 1, got {factor!r}")
+        if not (isinstance(min_lr, numbers.Real) and min_lr >= 0):
+            raise ValueError(f"min_lr must be a number at least 0, got {min_lr!r}")
+        self.factor, self.min_lr, self.verbose = float(factor), float(min_lr), verbose
+        self.patience, self.cooldown = _whole("patience", patience), _whole("cooldown", cooldown)
+        self.on_train_begin()
+
+    def on_train_begin(self, logs=None):
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs):
+        logs["learning_rate"] = self.model.optimizer.learning_rate
+        current = self._watched(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improves_on(self.best, current):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience and self._cut(epoch):
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def _cut(self, epoch):
+        """Cut the rate, unless it is at min_lr already; whether it was cut."""
+        optimizer = self.model.optimizer
+        if not optimizer.learning_rate > self.min_lr:
+            return False
+        optimizer.learning_rate = max(optimizer.learning_rate * self.factor, self.min_lr)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                  f"{optimizer.learning_rate}.")
+        return True

@@ -8,16 +8,18 @@ import pytest
 
 import npseq2seq as ns
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "keras_early_stopping.json")
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "keras_callbacks.json")
 with open(FIXTURE) as saved:
-    KERAS_CASES = json.load(saved)["cases"]      # make_keras_early_stopping_fixture.py
+    KERAS = json.load(saved)                     # make_keras_callback_fixtures.py
+KERAS_CASES = KERAS["early_stopping"]
 
 
 class StandIn:
-    """The model as EarlyStopping sees it; its weights name the epoch they are from."""
+    """The model as the callbacks see it; its weights name the epoch they are from."""
 
     def __init__(self):
         self.stop_training, self.weights = False, [-1]
+        self.optimizer = ns.SGD(learning_rate=0.01)
 
     def get_weights(self):
         return list(self.weights)
@@ -42,6 +44,21 @@ def test_early_stopping_decides_as_keras_does(case):
     callback.on_train_end({})
     assert (epochs, callback.stopped_epoch, model.weights[0]) == (
         case["epochs_run"], case["stopped_epoch"], case["weights_from_epoch"])
+
+
+@pytest.mark.parametrize("case", KERAS["reduce_lr_on_plateau"],
+                         ids=[f"{c['values']}-{c['settings']}" for c in KERAS["reduce_lr_on_plateau"]])
+def test_reduce_lr_on_plateau_cuts_as_keras_does(case):
+    callback, model = ns.ReduceLROnPlateau("val_loss", **case["settings"]), StandIn()
+    callback.set_model(model)
+    callback.on_train_begin({})
+    rates = []
+    for epoch, value in enumerate(case["values"]):
+        logs = {"loss": 0.0, "val_loss": value}
+        callback.on_epoch_end(epoch, logs)
+        assert logs["learning_rate"] == (rates or [0.01])[-1]     # the epoch's, before a cut
+        rates.append(model.optimizer.learning_rate)
+    assert rates == case["learning_rates"]
 
 
 def test_the_fixture_covers_stops_restores_and_full_runs():
@@ -152,6 +169,30 @@ def test_early_stopping_refuses_bad_options(options, message):
 def test_numpy_numbers_are_taken_for_options():
     stopper = ns.EarlyStopping(patience=np.int64(2), min_delta=np.float32(0.5))
     assert stopper.patience == 2 and stopper.min_delta == 0.5
+
+
+def test_reduce_lr_on_plateau_in_fit_logs_each_epochs_rate_and_cuts_after_it():
+    source, target, _ = task()
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    cut = ns.ReduceLROnPlateau("loss", patience=0, min_delta=10)    # every epoch but the first
+    history = model.fit(source, target, epochs=3, verbose=0, optimizer=ns.Adam(0.01),
+                        callbacks=[cut])
+    assert history.history["learning_rate"] == [0.01, 0.01, 0.001]
+    assert model.optimizer.learning_rate == pytest.approx(0.0001)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"factor": 1.0}, "factor must be above 0 and below 1, got 1.0"),
+    ({"factor": 0}, "factor must be above 0 and below 1, got 0"),
+    ({"min_lr": -1}, "min_lr must be a number at least 0, got -1"),
+    ({"cooldown": -1}, "cooldown must be a whole number at least 0, got -1"),
+    ({"monitor": "val_accuracy"}, "monitor must be one of fit's figures, loss, acc, val_loss, "
+                                  "val_acc, val_seq_acc, got 'val_accuracy'"),
+])
+def test_reduce_lr_on_plateau_refuses_bad_options(options, message):
+    with pytest.raises(ValueError) as raised:
+        ns.ReduceLROnPlateau(**options)
+    assert str(raised.value) == message
 
 
 def test_auto_mode_wants_accuracy_up_and_loss_down():
