@@ -11,7 +11,11 @@ import npseq2seq as ns
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "keras_callbacks.json")
 with open(FIXTURE) as saved:
     KERAS = json.load(saved)                     # make_keras_callback_fixtures.py
-KERAS_CASES = KERAS["early_stopping"]
+KERAS_CASES, REDUCE_LR_CASES = KERAS["early_stopping"], KERAS["reduce_lr_on_plateau"]
+
+
+def case_id(case):
+    return f"{case['values']}-{case['settings']}"
 
 
 class StandIn:
@@ -28,8 +32,7 @@ class StandIn:
         self.weights = list(weights)
 
 
-@pytest.mark.parametrize("case", KERAS_CASES,
-                         ids=[f"{c['values']}-{c['settings']}" for c in KERAS_CASES])
+@pytest.mark.parametrize("case", KERAS_CASES, ids=case_id)
 def test_early_stopping_decides_as_keras_does(case):
     callback, model = ns.EarlyStopping("val_loss", **case["settings"]), StandIn()
     callback.set_model(model)
@@ -46,8 +49,7 @@ def test_early_stopping_decides_as_keras_does(case):
         case["epochs_run"], case["stopped_epoch"], case["weights_from_epoch"])
 
 
-@pytest.mark.parametrize("case", KERAS["reduce_lr_on_plateau"],
-                         ids=[f"{c['values']}-{c['settings']}" for c in KERAS["reduce_lr_on_plateau"]])
+@pytest.mark.parametrize("case", REDUCE_LR_CASES, ids=case_id)
 def test_reduce_lr_on_plateau_cuts_as_keras_does(case):
     callback, model = ns.ReduceLROnPlateau("val_loss", **case["settings"]), StandIn()
     callback.set_model(model)

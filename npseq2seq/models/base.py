@@ -99,7 +99,7 @@ class Seq2SeqModel:
     # -- what it is -------------------------------------------------------------
 
     def __repr__(self):
-        """The call that builds this model (its get_config), e.g. EncoderDecoder(n_features=51, ...)."""
+        """The call that builds this model (from get_config): EncoderDecoder(n_features=51, ...)"""
         settings = ", ".join(f"{name}={value!r}" for name, value in self.get_config().items())
         return f"{type(self).__name__}({settings})"
 
