@@ -183,6 +183,15 @@ def test_reduce_lr_on_plateau_in_fit_logs_each_epochs_rate_and_cuts_after_it():
     assert model.optimizer.learning_rate == pytest.approx(0.0001)
 
 
+def test_a_checkpoint_keeps_the_rate_a_callback_cut_at_the_epochs_end(tmp_path):
+    source, target, _ = task()
+    model, path = ns.EncoderDecoder(9, 8, seed=1), tmp_path / "ckpt.npz"
+    cut = ns.ReduceLROnPlateau("loss", patience=0, min_delta=10)
+    model.fit(source, target, epochs=2, verbose=0, optimizer=ns.Adam(0.01), callbacks=[cut],
+              checkpoint=path)
+    assert ns.load(path).optimizer.learning_rate == model.optimizer.learning_rate == 0.001
+
+
 @pytest.mark.parametrize("options, message", [
     ({"factor": 1.0}, "factor must be above 0 and below 1, got 1.0"),
     ({"factor": 0}, "factor must be above 0 and below 1, got 0"),

@@ -370,10 +370,10 @@ class Seq2SeqModel:
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
                                           interrupted, checkpoint, step, validation)
                 self.epochs_done += 1
-                if checkpoint is not None:
-                    self.save(checkpoint)
                 _tell(callbacks, "on_epoch_end", epoch, metrics)   # (which may add to it)
                 history.record(epoch, metrics)
+                if checkpoint is not None:      # after the callbacks: a cut rate is kept
+                    self.save(checkpoint)
                 if self.stop_training:
                     break
                 if interrupted.is_set() and epoch + 1 < epochs:
