@@ -1,4 +1,4 @@
-"""fit's callbacks, and EarlyStopping against what Keras's own decides."""
+"""fit's callbacks, and the callbacks here against what Keras's own decide."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import npseq2seq as ns
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "keras_callbacks.json")
 with open(FIXTURE) as saved:
     KERAS = json.load(saved)                     # make_keras_callback_fixtures.py
-KERAS_CASES, REDUCE_LR_CASES = KERAS["early_stopping"], KERAS["reduce_lr_on_plateau"]
+EARLY_STOPPING_CASES, REDUCE_LR_CASES = KERAS["early_stopping"], KERAS["reduce_lr_on_plateau"]
 
 
 def case_id(case):
@@ -32,7 +32,7 @@ class StandIn:
         self.weights = list(weights)
 
 
-@pytest.mark.parametrize("case", KERAS_CASES, ids=case_id)
+@pytest.mark.parametrize("case", EARLY_STOPPING_CASES, ids=case_id)
 def test_early_stopping_decides_as_keras_does(case):
     callback, model = ns.EarlyStopping("val_loss", **case["settings"]), StandIn()
     callback.set_model(model)
@@ -65,7 +65,7 @@ def test_reduce_lr_on_plateau_cuts_as_keras_does(case):
 
 def test_the_fixture_covers_stops_restores_and_full_runs():
     outcomes = {(c["epochs_run"] < len(c["values"]),
-                 c["weights_from_epoch"] != c["epochs_run"] - 1) for c in KERAS_CASES}
+                 c["weights_from_epoch"] != c["epochs_run"] - 1) for c in EARLY_STOPPING_CASES}
     assert outcomes == {(True, True), (True, False), (False, True), (False, False)}
 
 
