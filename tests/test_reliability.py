@@ -50,12 +50,18 @@ def straight_run(epochs):
     return model
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(tmp_path):
-    path = tmp_path / "ckpt.npz"
+def stopped_and_loaded(path, batch, message):
+    """Two epochs begun with a checkpoint at path and Ctrl-C in update `batch`
+    (the error must match `message`); the model loaded from the checkpoint."""
     stopped = ns.EncoderDecoder(V, 6, seed=3)
-    with pytest.raises(KeyboardInterrupt, match="after batch 5 of 13 in epoch 1; saved"):
-        fit_13_batches(stopped, 2, optimizer=InterruptAt(5), checkpoint=path)
-    resumed = ns.load(path)
+    with pytest.raises(KeyboardInterrupt, match=message):
+        fit_13_batches(stopped, 2, optimizer=InterruptAt(batch), checkpoint=path)
+    return ns.load(path)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(tmp_path):
+    resumed = stopped_and_loaded(tmp_path / "ckpt.npz", 5,
+                                 "after batch 5 of 13 in epoch 1; saved")
     assert resumed.unfinished_epoch["batches_done"] == 5 and resumed.epochs_done == 0
     history = fit_13_batches(resumed, 2)
     assert weights_equal(straight_run(2), resumed)
@@ -63,11 +69,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resuming_is_bit_identical(tmp_path):
 
 
 def test_ctrl_c_in_an_epochs_last_batch_stops_at_the_epochs_end(tmp_path):
-    path = tmp_path / "ckpt.npz"
-    stopped = ns.EncoderDecoder(V, 6, seed=3)
-    with pytest.raises(KeyboardInterrupt, match="at the end of epoch 1; saved"):
-        fit_13_batches(stopped, 2, optimizer=InterruptAt(13), checkpoint=path)
-    resumed = ns.load(path)
+    resumed = stopped_and_loaded(tmp_path / "ckpt.npz", 13, "at the end of epoch 1; saved")
     assert resumed.epochs_done == 1 and resumed.unfinished_epoch is None
     fit_13_batches(resumed, 1)          # the one epoch left (fit's epochs are the call's)
     assert weights_equal(straight_run(2), resumed)
