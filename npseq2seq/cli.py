@@ -28,7 +28,7 @@ from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
-from .models.base import TrainingInterrupted
+from .models.base import TrainingInterrupted, training_rows
 from .optimizers import Adam
 from .tasks import check_in_range, reversal_task
 
@@ -223,9 +223,10 @@ def _validation(args, setup):
     held_out, n = setup.get("validation_split", 0.0), setup["samples"]   # (0: older files)
     if args.patience is not None and not held_out:
         raise ValueError("--patience watches val_loss, so it needs --validation-split")
-    if held_out and not 0 < int(n * (1 - held_out)) < n:      # (as fit splits)
-        raise ValueError(f"--validation-split {held_out} of {n} samples leaves "
-                         f"{int(n * (1 - held_out))} to train on; both parts need one at least")
+    kept = training_rows(n, held_out)
+    if held_out and not 0 < kept < n:
+        raise ValueError(f"--validation-split {held_out} of {n} samples leaves {kept} to "
+                         f"train on; both parts need one at least")
     stopper = [] if args.patience is None else [
         EarlyStopping(patience=args.patience, restore_best_weights=True, verbose=1)]
     return held_out, stopper

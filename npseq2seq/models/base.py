@@ -635,6 +635,11 @@ def _tell(callbacks, event, *arguments):
             method(*arguments)
 
 
+def training_rows(n, fraction):
+    """How many of n samples validation_split=fraction leaves to train on (Keras's rule)."""
+    return int(n * (1 - fraction))
+
+
 def _split_off(source, target, fraction):
     """(source, target, None), or with fraction > 0 the last rows held out, as
     Keras's validation_split does: (first rows' source, target, (last rows' pair))."""
@@ -644,7 +649,7 @@ def _split_off(source, target, fraction):
     if not fraction:
         return source, target, None
     n = source.shape[0]
-    kept = int(n * (1 - fraction))
+    kept = training_rows(n, fraction)
     if not 0 < kept < n:
         raise ValueError(f"validation_split={fraction} of {n} samples leaves {kept} to train "
                          f"on and {n - kept} to validate; each needs at least one")
