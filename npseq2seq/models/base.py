@@ -502,15 +502,21 @@ class Seq2SeqModel:
 
     # -- inference ----------------------------------------------------------------
 
-    def encode(self, source):
+    def encode(self, source, batch_size=512, threads=None):
         """The encoder's final (h, c), each (N, n_units): the context vector.
 
         EncoderDecoder starts its decoder from (h, c); RepeatVectorSeq2Seq
-        passes on only h, repeated.
+        passes on only h, repeated. As in predict, the encoder steps without
+        caches (memory O(N u) whatever the source length), in chunks of at
+        most `batch_size` sources, spread over `threads`.
         """
         source = self._check_sequences("source", source)
-        _, state, _ = self.encoder.forward(source)
-        return state
+        return self._in_batches(source, batch_size, threads, self._encoded)
+
+    def _encoded(self, source, workspaces):
+        with np.errstate(over="ignore"):            # see LSTM.stepper
+            h, c = self.encoder._final_state(source, workspaces["encoder"])
+        return h.copy(), c.copy()                   # the buffers serve the next chunk
 
     def _inference_workspaces(self, thread=0):
         """Buffers for predict, kept between calls (apart from training's): one set a thread."""
