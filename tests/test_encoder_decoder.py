@@ -138,16 +138,51 @@ def test_encode_is_the_encoders_final_state_without_its_caches(cls):
     N x T x 4u floats, 51 MB here, against 0.25 MB for (h, c)."""
     model = cls(11, 16, **({"n_out": 3} if cls is ns.RepeatVectorSeq2Seq else {}), seed=8)
     source = np.random.default_rng(8).integers(0, 11, (2_000, 200))
+    state = []
+    peak = _peak_bytes(lambda: state.extend(model.encode(source, threads=1)))
+    h, c = state
+    assert peak < 4e6, f"encode peaked at {peak / 1e6:.1f} MB"
+    _, (h_forward, c_forward), _ = model.encoder.forward(source[:600])
+    np.testing.assert_array_equal(h[:600], h_forward)       # the same operations
+    np.testing.assert_array_equal(c[:600], c_forward)
+
+
+def _peak_bytes(run):
     tracemalloc.start()
     try:
-        h, c = model.encode(source, threads=1)
-        peak = tracemalloc.get_traced_memory()[1]
+        run()
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 4e6, f"encode peaked at {peak / 1e6:.1f} MB"
-    _, (h_forward, c_forward), _ = model.encoder.forward(source[:100])
-    np.testing.assert_allclose(h[:100], h_forward, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(c[:100], c_forward, rtol=1e-5, atol=1e-6)
+
+
+def _two_designs(seed, n_out=3, dtype=np.float32):
+    return [ns.EncoderDecoder(11, 16, seed=seed, dtype=dtype),
+            ns.RepeatVectorSeq2Seq(11, 16, n_out, seed=seed, dtype=dtype)]
+
+
+@pytest.mark.parametrize("n", [5, 300])         # the stepper's two layouts
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_evaluates_logits_are_the_training_forwards(n, dtype, one_hot):
+    """evaluate (and RepeatVectorSeq2Seq.predict) step the layers without caches."""
+    source, target = ns.reversal_task(n, n_in=6, n_out=3, cardinality=11, seed=3)
+    if one_hot:
+        source, target = ns.one_hot(source, 11), ns.one_hot(target, 11)
+    for model in _two_designs(3, dtype=dtype):
+        expected, _ = model._forward(source, target)
+        np.testing.assert_array_equal(model._logits(source, target, model._new_workspaces()),
+                                      expected)
+
+
+def test_evaluate_and_predict_keep_no_caches_for_long_sources():
+    """forward's caches for 1,024 sources of 300 steps would be 84 MB at 16 units."""
+    source, target = ns.reversal_task(1_500, n_in=300, n_out=3, cardinality=11, seed=4)
+    for model in _two_designs(4):
+        peak = _peak_bytes(lambda: model.evaluate(source, target))
+        assert peak < 8e6, f"{type(model).__name__}.evaluate peaked at {peak / 1e6:.1f} MB"
+        peak = _peak_bytes(lambda: model.predict(source, n_steps=3, threads=1))
+        assert peak < 8e6, f"{type(model).__name__}.predict peaked at {peak / 1e6:.1f} MB"
 
 
 def test_encode_in_chunks_and_threads_gives_arrays_of_the_callers_own():

@@ -493,6 +493,29 @@ class LSTM:
             step(x[:, t])
         return h, c
 
+    def _outputs(self, x, state=None, workspace=None):
+        """forward's outputs, every step's h (N, T, u), stepped without caches.
+
+        For input already checked, from state (h_0, c_0) or zeros, inside
+        np.errstate(over='ignore') (as the stepper is). Memory: the outputs
+        and O(N u) besides, where forward keeps 11 u floats a row and step.
+        """
+        n, steps = x.shape[:2]
+        outputs = empty(workspace, "outputs", (n, steps, self.units), self.dtype)
+        h, c = (empty(workspace, name, (n, self.units), self.dtype) for name in "hc")
+        step = self.stepper(h, c, workspace)
+        if state is None:
+            self._first_step(x[:, 0], h, c, step)
+        else:
+            np.copyto(h, state[0])
+            np.copyto(c, state[1])
+            step(x[:, 0])
+        outputs[:, 0] = h
+        for t in range(1, steps):
+            step(x[:, t])
+            outputs[:, t] = h
+        return outputs
+
     def _first_step(self, x_0, h, c, step):
         """The step from the zero state, written into h and c.
 

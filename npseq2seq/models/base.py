@@ -4,6 +4,8 @@ the training loop (`fit`), `evaluate`, `loss_and_gradients`, and input checks.
 A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
     _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
+    _logits(source, target, workspaces)          -> _forward's logits, stepped without
+                                 caches (evaluate; workspaces: {layer name: Workspace})
     _backward(dlogits, cache, workspaces=None, traces=None)
                                  adds every layer's gradients; or, marked
                                  @writes_gradients, writes them (each layer's
@@ -490,9 +492,10 @@ class Seq2SeqModel:
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n, loss_sum, acc_sum, decoded = source.shape[0], 0.0, 0.0, []
+        workspaces = self._new_workspaces()
         for start in range(0, n, batch_size):
             src, tgt = source[start:start + batch_size], target[start:start + batch_size]
-            logits, _ = self._forward(src, tgt)
+            logits = self._logits(src, tgt, workspaces)
             loss_sum += softmax_cross_entropy(logits, tgt)[0] * len(src)
             acc_sum += accuracy(logits, tgt) * len(src)
             decoded.append(self.predict(src, n_steps=tgt.shape[1], beam_width=beam_width))
@@ -524,8 +527,11 @@ class Seq2SeqModel:
         if sets is None:
             sets = self._predict_workspaces = []
         while len(sets) <= thread:
-            sets.append({name: Workspace() for name in self.layers})
+            sets.append(self._new_workspaces())
         return sets[thread]
+
+    def _new_workspaces(self):
+        return {name: Workspace() for name in self.layers}
 
     def _in_batches(self, source, batch_size, threads, decode):
         """decode(chunk, workspaces) over chunks of at most `batch_size` sources, joined in order.

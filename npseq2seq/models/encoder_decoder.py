@@ -86,6 +86,16 @@ class EncoderDecoder(Seq2SeqModel):
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
+    def _logits(self, source, target, workspaces):
+        """_forward's logits without its caches (evaluate): the layers stepped.
+
+        workspaces: {layer name: Workspace}."""
+        with np.errstate(over="ignore"):            # see LSTM.stepper
+            state = self.encoder._final_state(source, workspaces["encoder"])
+            outputs = self.decoder._outputs(shift_right(target, self.n_features), state,
+                                            workspaces["decoder"])
+        return self.dense.forward(outputs)[0]
+
     @writes_gradients
     def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache

@@ -74,6 +74,19 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
+    def _logits(self, source, target, workspaces):
+        """_forward's logits without its caches (predict, evaluate): the layers
+        stepped. target: None, or checked here as _forward checks it.
+
+        workspaces: {layer name: Workspace}."""
+        if target is not None:
+            self._check_target_length(target)
+        with np.errstate(over="ignore"):            # see LSTM.stepper
+            h, _ = self.encoder._final_state(source, workspaces["encoder"])
+            repeated = np.broadcast_to(h[:, None, :], (len(h), self.n_out, self.n_units))
+            outputs = self.decoder._outputs(repeated, None, workspaces["decoder"])
+        return self.dense.forward(outputs)[0]
+
     @writes_gradients
     def _backward(self, dlogits, cache, workspaces=None, traces=None):
         encoder_cache, decoder_cache, dense_cache = cache
@@ -87,10 +100,12 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                               initial_state_gradient=False,     # it starts from zeros
                               accumulate=False)
 
-    def predict(self, source, n_steps=None, batch_size=8192, threads=None, beam_width=1):
-        """(N, n_out) tokens: argmax of each step's output, in one pass.
+    def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1):
+        """(N, n_out) tokens: argmax of each step's output.
 
-        threads: as for EncoderDecoder.predict. beam_width is taken so that one
+        batch_size and threads: as for EncoderDecoder.predict (512 was fastest
+        here too: 100,000 tutorial sources in 1.13 s, against 1.46 s in chunks
+        of 8,192, which needed 126 MB a thread). beam_width is taken so that one
         call works for both models, and changes nothing: this decoder never
         reads its own outputs, so given the source the steps are independent,
         and the argmax of each is already the likeliest sequence.
@@ -100,6 +115,5 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
                              f"got n_steps={n_steps}")
-        # each chunk gets arrays of its own (no workspaces), so threads share nothing
-        return self._in_batches(source, batch_size, threads,
-                                lambda chunk, _: np.argmax(self._forward(chunk)[0], axis=-1))
+        return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: np.argmax(
+            self._logits(chunk, None, workspaces), axis=-1))
