@@ -175,10 +175,12 @@ def test_evaluates_logits_are_the_training_forwards(n, dtype, one_hot):
                                       expected)
 
 
-def test_evaluate_and_predict_keep_no_caches_for_long_sources():
+def test_evaluate_predict_and_loss_keep_no_caches_for_long_sources():
     """forward's caches for 1,024 sources of 300 steps would be 84 MB at 16 units."""
     source, target = ns.reversal_task(1_500, n_in=300, n_out=3, cardinality=11, seed=4)
     for model in _two_designs(4):
+        peak = _peak_bytes(lambda: model.loss(source, target))
+        assert peak < 8e6, f"{type(model).__name__}.loss peaked at {peak / 1e6:.1f} MB"
         peak = _peak_bytes(lambda: model.evaluate(source, target))
         assert peak < 8e6, f"{type(model).__name__}.evaluate peaked at {peak / 1e6:.1f} MB"
         peak = _peak_bytes(lambda: model.predict(source, n_steps=3, threads=1))

@@ -266,9 +266,10 @@ class Seq2SeqModel:
     # -- training -------------------------------------------------------------
 
     def loss(self, source, target):
-        """Mean cross-entropy on a batch (teacher-forced where the model uses it); no gradients."""
+        """Mean cross-entropy on a batch (teacher-forced where the model uses it); no gradients,
+        so no caches: memory for the logits and O(N u) besides."""
         source, target = self._check_pair(source, target)
-        logits, _ = self._forward(source, target)
+        logits = self._logits(source, target, self._new_workspaces())
         return softmax_cross_entropy(logits, target)[0]
 
     def loss_and_gradients(self, source, target, trace=False):
