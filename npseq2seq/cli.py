@@ -508,17 +508,42 @@ def add_exercise(commands):
     sub = _command(commands, "exercise", "print a gradient exercise's template to fill in "
                    "(no NAME: list the exercises)", run_exercise)
     sub.add_argument("name", nargs="?", help="the exercise, e.g. lstm-step-backward")
+    _exercises_option(sub)
+    sub.add_argument("--validate", action="store_true",
+                     help="instead of the template, check that the exercise (no NAME: each "
+                          "one) is well made: its reference, template and mistakes graded as "
+                          "answers")
+
+
+def _exercises_option(sub):
+    sub.add_argument("--exercises", metavar="FILE.py",
+                     help="a teacher's file of Exercise(...) objects to use instead of the "
+                          "built-in exercises (see docs/writing_exercises.md)")
+
+
+def _exercise_hint(exercises_path):
+    option = "" if exercises_path is None else f" --exercises {shlex.quote(exercises_path)}"
+    return (f"npseq2seq exercise NAME{option} > answer.py prints one; "
+            f"npseq2seq check answer.py{option} grades it")
 
 
 def run_exercise(args):
     from . import exercises
 
+    given = None if args.exercises is None else exercises.load_exercises(args.exercises)
+    chosen = list(exercises.EXERCISES.values()) if given is None else given
+    if args.name is not None:
+        chosen = [exercises.get_exercise(args.name, chosen)]
+    if args.validate:
+        reports = [exercises.validate(exercise) for exercise in chosen]
+        print("\n\n".join(map(str, reports)))
+        return 0 if all(report.passed for report in reports) else 1
     if args.name is None:
-        for exercise in exercises.EXERCISES.values():
+        for exercise in chosen:
             print(f"{exercise.name:<23} {exercise.function_name}: {exercise.summary}")
-        print("npseq2seq exercise NAME > answer.py prints one; npseq2seq check answer.py grades it")
+        print(_exercise_hint(args.exercises))
         return
-    print(exercises.template(args.name), end="")
+    print(chosen[0].template, end="")
 
 
 CHECK_TIMEOUT = 60      # seconds
@@ -528,6 +553,7 @@ def add_check(commands):
     sub = _command(commands, "check", "grade the exercise functions a file defines, saying "
                    "where any error is", run_check)
     sub.add_argument("file", help="a .py file defining e.g. lstm_step_backward")
+    _exercises_option(sub)
     sub.add_argument("--timeout", type=positive_number, default=CHECK_TIMEOUT, metavar="SECONDS",
                      help=f"stop an answer still running after this long (default "
                           f"{CHECK_TIMEOUT})")
@@ -540,7 +566,8 @@ def run_check(args):
     with tempfile.TemporaryDirectory() as folder:
         result_path = os.path.join(folder, "result.json")
         command = python_command("import sys; from npseq2seq.cli import check_child; "
-                                 "check_child(*sys.argv[1:])", args.file, result_path)
+                                 "check_child(*sys.argv[1:])", args.file, result_path,
+                                 *([] if args.exercises is None else [args.exercises]))
         try:
             child = subprocess.run(command, timeout=args.timeout)
         except subprocess.TimeoutExpired:
@@ -560,14 +587,16 @@ def run_check(args):
     return 0 if result["passed"] else 1
 
 
-def check_child(path, result_path):
-    """`check`'s child process: grade the file, write the reports (or the error)
-    as JSON, and exit at once. Python would wait at exit for threads the answer
-    started, and a graded answer would be reported as still running."""
+def check_child(path, result_path, exercises_path=None):
+    """`check`'s child process: grade the file (against the exercises in
+    exercises_path, if given), write the reports (or the error) as JSON, and
+    exit at once. Python would wait at exit for threads the answer started, and
+    a graded answer would be reported as still running."""
     from . import exercises
 
     try:
-        reports = exercises.check_file(path)
+        chosen = None if exercises_path is None else exercises.load_exercises(exercises_path)
+        reports = exercises.check_file(path, exercises=chosen)
         result = {"reports": [str(report) for report in reports],
                   "passed": all(report.passed for report in reports)}
     except (ValueError, OSError) as error:

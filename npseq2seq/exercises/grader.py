@@ -311,13 +311,31 @@ def _known_mistakes(exercise, inputs, outputs, expected):
     """Hints of the catalogued mistakes whose numbers the student's answer shows."""
     hints = []
     for hint, broken in exercise.mistakes.items():
-        theirs = _run(broken, inputs)
+        try:
+            theirs = _run(broken, inputs)
+        except Exception:       # the teacher's mistake cannot run on this case (validate
+            continue            # says so); it is no student's answer, then
         if exercise.prepare:
             theirs = exercise.prepare(theirs, inputs)
         telltale = exercise.telltale_outputs or exercise.output_names
         footprint = [k for k, name in enumerate(exercise.output_names)
-                     if name in telltale and not _close(theirs[k], expected[k])]
-        if footprint and all(_comparable(outputs[k], theirs[k]) and _close(outputs[k], theirs[k])
-                             for k in footprint):
+                     if name in telltale and not _same_numbers(theirs[k], expected[k])]
+        if footprint and all(_same_numbers(outputs[k], theirs[k]) for k in footprint):
             hints.append(f"likely mistake: {hint}")
     return hints
+
+
+def _same_numbers(student, mistake):
+    """Numbers of one shape, close where both are finite, and NaN or infinity in the
+    same places: a mistake may make them (Adam's v of unsquared gradients goes
+    negative, and its sqrt NaN), or have another shape (a transposed gradient)."""
+    student, mistake = _as_float_array(student), _as_float_array(mistake)
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in (student, mistake)) \
+            or student.shape != mistake.shape:
+        return False
+    odd = ~np.isfinite(mistake)
+    if not np.array_equal(odd, ~np.isfinite(student)):
+        return False
+    if not np.array_equal(student[odd], mistake[odd], equal_nan=True):
+        return False
+    return odd.all() or _close(student[~odd], mistake[~odd])
