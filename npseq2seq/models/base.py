@@ -5,7 +5,8 @@ A model subclass provides
     layers                       {name: layer}, in Keras's `get_weights()` order
     _forward(source, target, workspaces=None)   -> logits (N, T_out, V), cache
     _logits(source, target, workspaces)          -> _forward's logits, stepped without
-                                 caches (evaluate; workspaces: {layer name: Workspace})
+                                 caches (evaluate, loss; workspaces: {layer name:
+                                 Workspace})
     _backward(dlogits, cache, workspaces=None, traces=None)
                                  adds every layer's gradients; or, marked
                                  @writes_gradients, writes them (each layer's

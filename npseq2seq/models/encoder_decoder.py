@@ -87,7 +87,7 @@ class EncoderDecoder(Seq2SeqModel):
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
     def _logits(self, source, target, workspaces):
-        """_forward's logits without its caches (evaluate): the layers stepped.
+        """_forward's logits without its caches (evaluate, loss): the layers stepped.
 
         workspaces: {layer name: Workspace}."""
         with np.errstate(over="ignore"):            # see LSTM.stepper

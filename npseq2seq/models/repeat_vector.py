@@ -75,7 +75,7 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         return logits, (encoder_cache, decoder_cache, dense_cache)
 
     def _logits(self, source, target, workspaces):
-        """_forward's logits without its caches (predict, evaluate): the layers
+        """_forward's logits without its caches (predict, evaluate, loss): the layers
         stepped. target: None, or checked here as _forward checks it.
 
         workspaces: {layer name: Workspace}."""
