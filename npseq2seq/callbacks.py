@@ -4,6 +4,8 @@ every epoch and when it ends.
 fit(callbacks=[...]) calls, on each callback that has them:
 
     set_model(model)                  before training
+    set_params(params)                {'verbose', 'epochs', 'steps'}: fit's
+                                      settings, steps the batches an epoch
     on_train_begin(logs)              logs: {}
     on_epoch_begin(epoch, logs)       epoch counted from 0; logs: {}
     on_epoch_end(epoch, logs)         logs: the epoch's figures ('loss', 'acc',

@@ -109,6 +109,32 @@ def test_fit_tells_its_callbacks_and_stops_when_one_asks():
     assert history.epoch == [0, 1] and model.epochs_done == 2
 
 
+class ParamsRecorder:
+    def __init__(self):
+        self.seen, self.begun = None, []
+
+    def set_params(self, params):
+        self.seen = dict(params)
+
+    def on_epoch_begin(self, epoch, logs):
+        self.begun.append(epoch)
+
+
+@pytest.mark.parametrize("case", KERAS["fit_params"], ids=lambda case: str(case["settings"]))
+def test_fit_tells_its_settings_as_keras_does(case, capsys):
+    """set_params, History.params, History.epoch and History.model, against a tiny
+    Keras fit with the same rows, batch size, epochs, verbosity and split."""
+    settings = dict(case["settings"])
+    source, target = ns.reversal_task(settings.pop("rows"), n_in=4, n_out=2, cardinality=9,
+                                      seed=2)
+    model, recorder = ns.EncoderDecoder(9, 4, seed=2), ParamsRecorder()
+    history = model.fit(source, target, callbacks=[recorder], **settings)
+    assert recorder.seen == case["set_params"]
+    assert history.params == case["history_params"]
+    assert history.epoch == case["history_epoch"] and recorder.begun == case["epochs_begun"]
+    assert (history.model is model) == case["history_model_is_model"]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_early_stopping_restores_the_best_epochs_weights(workers, capsys):
     source, target, held = task()

@@ -350,7 +350,7 @@ class Seq2SeqModel:
                     that sets model.stop_training = True ends fit after the
                     epoch in hand
         Returns a History with per-epoch 'loss' and 'acc' (per-step accuracy),
-        and the 'val_' figures with validation.
+        and the 'val_' figures with validation; its params and model as Keras's.
         A loss or gradient that stops being finite ends training with
         FloatingPointError; the weights stay those of the last good batch.
         """
@@ -363,8 +363,10 @@ class Seq2SeqModel:
         if optimizer is not None or getattr(self, "optimizer", None) is None:
             self.optimizer = get_optimizer(optimizer or Adam())
         self.target_length = target.shape[1]
-        history, self.stop_training = History(), False
+        params = {"verbose": verbose, "epochs": epochs, "steps": -(-len(source) // batch_size)}
+        history, self.stop_training = History(dict(params), self), False
         _tell(callbacks, "set_model", self)
+        _tell(callbacks, "set_params", params)
         _tell(callbacks, "on_train_begin", {})
         with _ctrl_c_after_batch() as interrupted, self._steps_in(workers, source, target) as step:
             for epoch in range(initial_epoch, epochs):

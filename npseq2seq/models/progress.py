@@ -7,11 +7,14 @@ __all__ = ["History", "ProgressBar"]
 
 
 class History:
-    """Per-epoch metrics, as Keras's: `history.history["loss"][epoch]`."""
+    """Per-epoch metrics, as Keras's: `history.history["loss"][epoch]`; and, as
+    Keras's, `params` ({'verbose', 'epochs', 'steps'}: fit's settings, steps the
+    batches an epoch) and `model`, the model fit trained."""
 
-    def __init__(self):
+    def __init__(self, params=None, model=None):
         self.history = {}
         self.epoch = []
+        self.params, self.model = params or {}, model
 
     def record(self, epoch, metrics):
         self.epoch.append(epoch)
