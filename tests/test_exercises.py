@@ -8,9 +8,10 @@ single line changed, as a real mistake would be.
 import ast
 import signal
 
+import numpy as np
 import pytest
 
-from npseq2seq import Adam, exercises, lstm_step_backward, softmax_cross_entropy
+from npseq2seq import Adam, Embedding, exercises, lstm_step_backward, softmax_cross_entropy
 from npseq2seq.cli import main
 
 STEP = '''
@@ -70,6 +71,18 @@ def softmax_cross_entropy_backward(logits, targets):
     return grad
 '''
 
+EMBEDDING = '''
+import numpy as np
+
+def embedding_backward(tokens, d_outputs, vocabulary_size):
+    n, t, width = d_outputs.shape
+    d_table = np.zeros((vocabulary_size, width))
+    for a in range(n):
+        for b in range(t):
+            d_table[tokens[a, b]] += d_outputs[a, b]
+    return d_table
+'''
+
 ADAM = '''
 import numpy as np
 
@@ -106,6 +119,7 @@ def rows(report):
 @pytest.mark.parametrize("source, name", [(STEP, "lstm_step_backward"),
                                           (SEQUENCE, "lstm_backward"),
                                           (SOFTMAX, "softmax_cross_entropy_backward"),
+                                          (EMBEDDING, "embedding_backward"),
                                           (ADAM, "adam_update")])
 def test_a_correct_answer_passes(source, name):
     report = grade(source, name)
@@ -216,6 +230,34 @@ def test_softmax_sign_is_named():
     report = grade(SOFTMAX, "softmax_cross_entropy_backward", "(p - y) / (n * t)",
                    "(y - p) / (n * t)")
     assert rows(report)["dlogits"].startswith("sign error")
+
+
+def test_the_layers_own_embedding_gradient_passes():
+    def embedding_backward(tokens, d_outputs, vocabulary_size):
+        layer = Embedding(vocabulary_size, d_outputs.shape[-1], dtype=np.float64)
+        layer.backward(d_outputs, tokens)
+        return layer.grads["embeddings"]
+
+    assert exercises.check(embedding_backward).passed
+
+
+@pytest.mark.parametrize("old, new, verdict, mistake", [
+    ("""    for a in range(n):
+        for b in range(t):
+            d_table[tokens[a, b]] += d_outputs[a, b]""",
+     "    d_table[tokens] += d_outputs", "wrong", "NumPy's += on repeated indices"),
+    ("    return d_table", "    return d_table / (n * t)",
+     "off by a constant factor: 20 times too small", "divided by N*T"),
+    ("    return d_table", "    return d_outputs.reshape(n * t, width)",
+     "shape (20, 3), expected (7, 3)", "a row per place (N*T rows)"),
+    ("    return d_table", "    return d_table / np.maximum(np.bincount(tokens.ravel(), "
+     "minlength=vocabulary_size), 1)[:, None]", "wrong", "averaged over its places"),
+])
+def test_embedding_mistakes_are_named(old, new, verdict, mistake):
+    report = grade(EMBEDDING, "embedding_backward", old, new)
+    assert rows(report)["d_table"].startswith(verdict), str(report)
+    [finding] = report.findings
+    assert finding.startswith("likely mistake: ") and mistake in finding, str(report)
 
 
 @pytest.mark.parametrize("wrong, verdict", [

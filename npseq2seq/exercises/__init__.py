@@ -6,6 +6,7 @@ signature and docstring, no body):
     lstm-step-backward      lstm_step_backward(dh, dc, cache)
     lstm-backward           lstm_backward(d_outputs, d_state, caches)
     softmax-cross-entropy   softmax_cross_entropy_backward(logits, targets)
+    embedding-backward      embedding_backward(tokens, d_outputs, vocabulary_size)
     adam                    adam_update(param, grad, m, v, iteration, ...)
 
     from npseq2seq import exercises
@@ -33,6 +34,7 @@ import importlib.util
 import os
 
 from .adam import ADAM
+from .embedding import EMBEDDING
 from .grader import Exercise, ExerciseReport, grade
 from .lstm import SEQUENCE, STEP
 from .softmax import SOFTMAX
@@ -41,7 +43,7 @@ from .validation import ValidationReport, validate
 __all__ = ["EXERCISES", "Exercise", "ExerciseReport", "ValidationReport", "template", "check",
            "check_file", "load_exercises", "validate"]
 
-EXERCISES = {exercise.name: exercise for exercise in (STEP, SEQUENCE, SOFTMAX, ADAM)}
+EXERCISES = {exercise.name: exercise for exercise in (STEP, SEQUENCE, SOFTMAX, EMBEDDING, ADAM)}
 _BY_FUNCTION = {exercise.function_name: exercise for exercise in EXERCISES.values()}
 
 
