@@ -175,6 +175,20 @@ def test_evaluates_logits_are_the_training_forwards(n, dtype, one_hot):
                                       expected)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_evaluate_in_chunks_and_threads_gives_the_whole_batchs_figures(threads):
+    source, reversed_ = ns.reversal_task(1_100, n_in=5, n_out=3, cardinality=11, seed=6)
+    for model in _two_designs(6):
+        target = reversed_.copy()
+        target[::2] = model.predict(source[::2], n_steps=3)     # half decoded right
+        result = model.evaluate(source, target, batch_size=256, threads=threads)
+        logits, _ = model._forward(source, target)
+        assert result["loss"] == pytest.approx(float(model.loss(source, target)), rel=1e-5)
+        assert result["acc"] == pytest.approx(ns.accuracy(logits, target), abs=1e-12)
+        exact = np.all(model.predict(source, n_steps=3, threads=1) == target, axis=1)
+        assert result["seq_acc"] == exact.mean() >= 0.5
+
+
 def test_evaluate_predict_and_loss_keep_no_caches_for_long_sources():
     """forward's caches for 1,024 sources of 300 steps would be 84 MB at 16 units."""
     source, target = ns.reversal_task(1_500, n_in=300, n_out=3, cardinality=11, seed=4)

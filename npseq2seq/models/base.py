@@ -480,32 +480,41 @@ class Seq2SeqModel:
 
     # -- evaluation -----------------------------------------------------------
 
-    def evaluate(self, source, target, batch_size=1024, beam_width=1):
+    def evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None):
         """{'loss', 'acc', 'seq_acc'} on held-out data.
 
         loss and acc are Keras's: teacher-forced cross-entropy and per-step
         accuracy. seq_acc is the tutorial's figure: the fraction of sequences
         whose decode (`predict`, greedy or with `beam_width`) equals the
-        target exactly.
+        target exactly. batch_size pairs go through the teacher-forced pass
+        at a time; threads as for predict.
         """
-        return self._evaluate(source, target, batch_size, beam_width)[0]
+        return self._evaluate(source, target, batch_size, beam_width, threads)[0]
 
-    def _evaluate(self, source, target, batch_size=1024, beam_width=1):
-        """evaluate's figures, and the decoded sequences they came from (N, T)."""
+    def _evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None):
+        """evaluate's figures, and the decoded sequences they came from (N, T).
+
+        The teacher-forced pass goes through chunks of at most batch_size
+        pairs, and the decoding through predict's, each spread over threads
+        as predict spreads its chunks."""
         source, target = self._check_pair(source, target)
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
+        self._check_target_length(target)
+        sums = self._in_batches((source, target), batch_size, threads, self._scored)
+        predicted = self.predict(source, n_steps=target.shape[1], beam_width=beam_width,
+                                 threads=threads)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
-        n, loss_sum, acc_sum, decoded = source.shape[0], 0.0, 0.0, []
-        workspaces = self._new_workspaces()
-        for start in range(0, n, batch_size):
-            src, tgt = source[start:start + batch_size], target[start:start + batch_size]
-            logits = self._logits(src, tgt, workspaces)
-            loss_sum += softmax_cross_entropy(logits, tgt)[0] * len(src)
-            acc_sum += accuracy(logits, tgt) * len(src)
-            decoded.append(self.predict(src, n_steps=tgt.shape[1], beam_width=beam_width))
-        predicted = np.concatenate(decoded)
+        n, (loss_sum, acc_sum) = len(source), sums.sum(axis=0)
         exact = int(np.count_nonzero(np.all(predicted == tokens, axis=1)))
         return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}, predicted
+
+    def _scored(self, pair, workspaces):
+        """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs."""
+        source, target = pair
+        logits = self._logits(source, target, workspaces)
+        rows = len(source)
+        return np.array([[float(softmax_cross_entropy(logits, target)[0]) * rows,
+                          float(accuracy(logits, target)) * rows]])
 
     # -- inference ----------------------------------------------------------------
 
@@ -540,6 +549,9 @@ class Seq2SeqModel:
     def _in_batches(self, source, batch_size, threads, decode):
         """decode(chunk, workspaces) over chunks of at most `batch_size` sources, joined in order.
 
+        source: an array, or a tuple of arrays with as many rows, cut into
+        chunks together (a chunk is then the tuple of their rows).
+
         Chunks bound the memory. With several threads and enough sources, each
         thread takes the next chunk as it finishes one, decodes it with
         workspaces of its own, and BLAS runs single-threaded meanwhile (see
@@ -547,7 +559,7 @@ class Seq2SeqModel:
         share the workspaces, and each uses every core anyway.
         """
         batch_size = _count("batch_size", batch_size)
-        threads = _thread_count(threads, source.shape[0])
+        threads = _thread_count(threads, len(_first(source)))
         with _PREDICT_TURN:
             return self._decode_chunks(source, batch_size, threads, decode)
 
@@ -557,8 +569,8 @@ class Seq2SeqModel:
         alone = contextlib.nullcontext(False)
         with blas_threads.single_threaded() if threads > 1 else alone as single:
             threads = threads if single else 1
-            bounds = _chunk_bounds(source.shape[0], batch_size, threads)
-            chunks = [source[start:end] for start, end in zip(bounds, bounds[1:])]
+            bounds = _chunk_bounds(len(_first(source)), batch_size, threads)
+            chunks = [_rows(source, start, end) for start, end in zip(bounds, bounds[1:])]
             if threads == 1:
                 workspaces = self._inference_workspaces()
                 return _joined([decode(chunk, workspaces) for chunk in chunks])
@@ -698,6 +710,18 @@ def _thread_pool(threads):
     if key not in _THREAD_POOLS:
         _THREAD_POOLS[key] = ThreadPoolExecutor(threads, "npseq2seq-predict")
     return _THREAD_POOLS[key]
+
+
+def _first(arrays):
+    """The array, or the first of a tuple of arrays (see _in_batches)."""
+    return arrays[0] if isinstance(arrays, tuple) else arrays
+
+
+def _rows(arrays, start, end):
+    """Rows start to end of the array, or of each of a tuple of arrays."""
+    if isinstance(arrays, tuple):
+        return tuple(array[start:end] for array in arrays)
+    return arrays[start:end]
 
 
 def _chunk_bounds(n, batch_size, threads):
