@@ -89,6 +89,16 @@ def test_bad_weight_files_name_the_array_and_the_shape():
     bad[1] = np.zeros(16, np.float32)
     with pytest.raises(ValueError, match=r"encoder/recurrent_kernel must be a 2-D array, got shape \(16,\)"):
         ns.EncoderDecoder.from_keras_weights(bad)
+    for cls, kwargs in ((ns.EncoderDecoder, {}), (ns.RepeatVectorSeq2Seq, {"n_out": 3})):
+        state = cls(11, 16, seed=0, **kwargs).to_torch_state_dict()
+        state["dense.weight"] = np.zeros((11, 15), np.float32)      # (tokens, units - 1)
+        with pytest.raises(ValueError, match=r"^dense.weight must have shape \(11, 16\) for 11 "
+                                             r"tokens and 16 units .*, got \(11, 15\)$"):
+            cls.from_torch_state_dict(state, **kwargs)
+    state = ns.EncoderDecoder(11, 16, seed=0).to_torch_state_dict()
+    state["decoder.weight_ih_l0"] = np.zeros((64, 10), np.float32)
+    with pytest.raises(ValueError, match=r"^decoder.weight_ih_l0 must have shape \(64, 11\)"):
+        ns.EncoderDecoder.from_torch_state_dict(state)
     state = ns.EncoderDecoder(11, 16, seed=0).to_torch_state_dict()
     del state["dense.bias"]
     with pytest.raises(ValueError, match=r"lacks \['dense.bias'\]"):

@@ -231,6 +231,13 @@ class Seq2SeqModel:
         (dtype, seed, n_out for RepeatVectorSeq2Seq) go to the constructor.
         """
         weights = list(weights)
+        model = cls._sized_for(weights, recurrent_activation, kwargs)
+        model.set_weights(weights)
+        return model
+
+    @classmethod
+    def _sized_for(cls, weights, recurrent_activation, kwargs):
+        """A model of the sizes Keras-ordered `weights` have (not yet holding them)."""
         names = KERAS_WEIGHT_NAMES
         if len(weights) != len(names):
             raise ValueError(f"{cls.__name__} needs {len(names)} Keras arrays ({', '.join(names)}), "
@@ -239,9 +246,7 @@ class Seq2SeqModel:
             if np.ndim(w) != 2:
                 raise ValueError(f"{name} must be a 2-D array, got shape {np.shape(w)}")
         sizes = {"n_features": np.shape(weights[0])[0], "n_units": np.shape(weights[1])[0]}
-        model = cls(**sizes, recurrent_activation=recurrent_activation, **kwargs)
-        model.set_weights(weights)
-        return model
+        return cls(**sizes, recurrent_activation=recurrent_activation, **kwargs)
 
     def to_torch_state_dict(self):
         """The weights as NumPy arrays keyed like PyTorch's nn.LSTM / nn.Linear state dicts."""
@@ -254,7 +259,21 @@ class Seq2SeqModel:
         """A model from 'encoder.weight_ih_l0', ..., 'dense.bias' arrays (or tensors)."""
         from ..io import torch_to_keras
 
-        return cls.from_keras_weights(torch_to_keras(state), recurrent_activation, **kwargs)
+        weights = torch_to_keras(state)
+        model = cls._sized_for(weights, recurrent_activation, kwargs)
+        model._check_torch_shapes(state)
+        model.set_weights(weights)
+        return model
+
+    def _check_torch_shapes(self, state):
+        """ValueError naming the first array of a state dict whose shape is not this
+        model's, as the state dict names and shapes it (not as Keras would)."""
+        for key, expected in self.to_torch_state_dict().items():
+            given = tuple(np.shape(state[key]))
+            if given != expected.shape:
+                raise ValueError(f"{key} must have shape {expected.shape} for "
+                                 f"{self.n_features} tokens and {self.n_units} units (read from "
+                                 f"encoder.weight_ih_l0 and encoder.weight_hh_l0), got {given}")
 
     def astype(self, dtype):
         """A copy of this model computing in `dtype` (float64 for gradient checks)."""
