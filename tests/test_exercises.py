@@ -451,3 +451,18 @@ def test_an_answer_that_calls_sys_exit_fails_and_does_not_end_the_grader(tmp_pat
     else:
         assert code == 2 and err == (f"npseq2seq check: error: {path} could not be imported: "
                                      f"SystemExit: 0\n")
+
+
+@pytest.mark.parametrize("student, mistake, same", [
+    ([1.0, np.nan, 3.0], [1.0, np.nan, 3.0], True),           # NaN where the mistake's is
+    ([1.0, 2.0, 3.0], [1.0, np.nan, 3.0], False),
+    ([1.0, np.inf, 3.0], [1.0, -np.inf, 3.0], False),         # infinities of other signs
+    ([np.nan, np.nan], [np.nan, np.nan], True),
+    ([[1.0, 2.0]], [[1.0], [2.0]], False),                    # another shape
+    (None, [1.0], False),
+    ([1.0, 2.0 + 1e-9], [1.0, 2.0], True),                    # close is the same
+])
+def test_a_mistakes_numbers_are_matched_nan_for_nan(student, mistake, same):
+    from npseq2seq.exercises.grader import _same_numbers
+
+    assert bool(_same_numbers(student, mistake)) == same
