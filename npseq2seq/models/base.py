@@ -563,6 +563,7 @@ class Seq2SeqModel:
         return sets[thread]
 
     def _new_workspaces(self):
+        """{layer name: Workspace}, empty: buffers for one pass at a time."""
         return {name: Workspace() for name in self.layers}
 
     def _in_batches(self, source, batch_size, threads, decode):
