@@ -131,7 +131,8 @@ def test_a_template_that_gives_the_answer_away(page):
 
 
 @pytest.mark.parametrize("template, message", [
-    ("def other(x):\n    raise NotImplementedError\n", "the template does not define dense_backward"),
+    ("def other(x):\n    raise NotImplementedError\n",
+     "the template does not define dense_backward"),
     ("def dense_backward(x, W, b, dy)\n", "the template does not run: SyntaxError"),
     ("def dense_backward(x, W, b, dy):\n    return None\n",
      "the template's dense_backward is graded as an answer (it must return 3 values"),
