@@ -3,7 +3,7 @@
 from . import (activations, callbacks, exercises, gradcheck, initializers, losses, metrics,
                optimizers)
 from .layers import LSTM, Dense, Embedding, lstm_step_backward, lstm_step_forward
-from .callbacks import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
+from .callbacks import EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau
 from .io import load, save
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
@@ -23,7 +23,7 @@ __all__ = [
     "softmax_cross_entropy", "mean_squared_error", "accuracy",
     "accuracy_by_step", "confusion_matrix", "most_confused",
     "Adam", "SGD", "RMSprop", "EarlyStopping", "LearningRateScheduler",
-    "ReduceLROnPlateau",
+    "ModelCheckpoint", "ReduceLROnPlateau",
     "GradientTrace",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers", "gradcheck",
     "exercises",

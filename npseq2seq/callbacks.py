@@ -17,14 +17,16 @@ fit(callbacks=[...]) calls, on each callback that has them:
 A callback stops training by setting model.stop_training = True; fit then
 ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
 
-Here: EarlyStopping, LearningRateScheduler and ReduceLROnPlateau, each
-following the Keras 3 callback of that name (tests/test_callbacks.py checks
-the first and last against what Keras's own decide).
+Here: EarlyStopping, LearningRateScheduler, ReduceLROnPlateau and
+ModelCheckpoint, each following the Keras 3 callback of that name
+(tests/test_callbacks.py checks EarlyStopping, ReduceLROnPlateau and
+ModelCheckpoint against what Keras's own decide).
 """
 
 import numbers
+import os
 
-__all__ = ["EarlyStopping", "LearningRateScheduler", "ReduceLROnPlateau"]
+__all__ = ["EarlyStopping", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau"]
 
 # the figures fit reports (the val_ ones with validation), and which way is better
 _BETTER = {"loss": "min", "acc": "max", "val_loss": "min", "val_acc": "max", "val_seq_acc": "max"}
@@ -217,3 +219,67 @@ class ReduceLROnPlateau(_Watch):
             print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
                   f"{optimizer.learning_rate}.")
         return True
+
+
+class ModelCheckpoint(_Watch):
+    """Save the model after every epoch, or after each best one, as Keras's.
+
+    filepath    where to save (`model.save`, read back with ns.load): a .npz
+                path, formatted with the epoch (counted from 1) and the
+                epoch's figures, as Keras's: 'model-{epoch:02d}-{val_loss:.3f}.npz'.
+                Its folder is made if missing.
+    monitor, mode
+                as EarlyStopping's; watched only with save_best_only
+    save_best_only
+                save only when the figure beats the best so far (the first
+                epoch always does, unless initial_value_threshold is given)
+    initial_value_threshold
+                a figure to beat before the first save
+    verbose     1: say each save, and each epoch that did not improve
+
+    Saves whole models (weights, optimizer, shuffling state), each written
+    whole or not at all; Keras's save_weights_only and batch-wise save_freq
+    have no counterpart here.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 mode="auto", initial_value_threshold=None):
+        super().__init__(monitor, mode, 0.0)
+        filepath = os.fspath(filepath)
+        if not filepath.endswith(".npz"):
+            raise ValueError(f"ModelCheckpoint writes npseq2seq's .npz files (ns.load reads "
+                             f"them); its filepath must end in .npz, got {filepath!r}")
+        self.filepath, self.verbose = filepath, verbose
+        self.save_best_only, self.best = bool(save_best_only), initial_value_threshold
+
+    def on_train_begin(self, logs=None):
+        """A folder that cannot be written fails now, not after the first epoch."""
+        folder = os.path.dirname(os.path.abspath(self.filepath))
+        if "{" not in folder:
+            os.makedirs(folder, exist_ok=True)
+            if not os.access(folder, os.W_OK):
+                raise PermissionError(f"ModelCheckpoint cannot write into {folder}")
+
+    def on_epoch_end(self, epoch, logs):
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only and not self._improved(epoch, logs, path):
+            return
+        if self.verbose and not self.save_best_only:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.model.save(path)
+
+    def _improved(self, epoch, logs, path):
+        """Whether the watched figure beats the best (which it then becomes)."""
+        current = self._watched(logs)
+        best = "None" if self.best is None else f"{self.best:.5f}"
+        if not self._improves_on(self.best, current):
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
+            return False
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                  f"saving model to {path}")
+        self.best = current
+        return True
+

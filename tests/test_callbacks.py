@@ -31,6 +31,9 @@ class StandIn:
     def set_weights(self, weights):
         self.weights = list(weights)
 
+    def save(self, path):
+        self.saved = path
+
 
 @pytest.mark.parametrize("case", EARLY_STOPPING_CASES, ids=case_id)
 def test_early_stopping_decides_as_keras_does(case):
@@ -61,6 +64,67 @@ def test_reduce_lr_on_plateau_cuts_as_keras_does(case):
         assert logs["learning_rate"] == (rates or [0.01])[-1]     # the epoch's, before a cut
         rates.append(model.optimizer.learning_rate)
     assert rates == case["learning_rates"]
+
+
+@pytest.mark.parametrize("case", KERAS["model_checkpoint"], ids=case_id)
+def test_model_checkpoint_saves_as_keras_does(case, tmp_path):
+    filepath = str(tmp_path / case["filepath"].replace(".keras", ".npz"))
+    callback, model = ns.ModelCheckpoint(filepath, "val_loss", **case["settings"]), StandIn()
+    callback.set_model(model)
+    callback.on_train_begin({})
+    saved = []
+    for epoch, value in enumerate(case["values"]):
+        model.saved = None
+        callback.on_epoch_end(epoch, {"loss": 0.0, "val_loss": value})
+        saved.append(model.saved and os.path.basename(model.saved).replace(".npz", ".keras"))
+    assert saved == case["saved"]
+
+
+def test_model_checkpoint_in_fit_keeps_the_best_epochs_model(tmp_path, capsys):
+    """Held-out targets in the other order than trained, at a high learning rate:
+    val_loss goes 2.06, 1.94, 1.88, 1.92, 1.77, 1.85, so the best epoch is the fifth."""
+    source, target, (held_source, held_target) = task()
+    best = tmp_path / "models" / "best.npz"                 # (a folder that is made)
+    every = str(tmp_path / "epoch-{epoch}-{val_loss:.4f}.npz")
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    history = model.fit(source, target, epochs=6, verbose=0, optimizer=ns.Adam(0.2),
+                        validation_data=(held_source, held_target[:, ::-1]), callbacks=[
+        ns.ModelCheckpoint(best, save_best_only=True, verbose=1), ns.ModelCheckpoint(every)])
+    losses = history.history["val_loss"]
+    best_epoch = int(np.argmin(losses))
+    assert best_epoch == 4 and losses[3] > losses[2]
+    assert ns.load(best).epochs_done == best_epoch + 1
+    named = sorted(path.name for path in tmp_path.glob("epoch-*.npz"))
+    assert named == sorted(f"epoch-{k + 1}-{loss:.4f}.npz" for k, loss in enumerate(losses))
+    kept = ns.load(tmp_path / f"epoch-{best_epoch + 1}-{losses[best_epoch]:.4f}.npz")
+    for a, b in zip(ns.load(best).get_weights(), kept.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    out = capsys.readouterr().out
+    assert f"Epoch 1: val_loss improved from None to {losses[0]:.5f}, saving model to {best}" in out
+    assert f"Epoch 4: val_loss did not improve from {losses[2]:.5f}" in out
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda p: ns.ModelCheckpoint(p / "best.keras"), ValueError,
+     r"must end in \.npz, got '.*best\.keras'"),
+    (lambda p: ns.ModelCheckpoint(p / "m.npz", monitor="val_los"), ValueError,
+     "monitor must be one of fit's figures"),
+])
+def test_model_checkpoint_refuses_what_it_cannot_do(tmp_path, make, error, message):
+    with pytest.raises(error, match=message):
+        make(tmp_path)
+
+
+def test_model_checkpoint_watches_only_when_it_saves_the_best(tmp_path):
+    source, target, _ = task()
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    model.fit(source, target, epochs=1, verbose=0,             # no validation: fine
+              callbacks=[ns.ModelCheckpoint(tmp_path / "m.npz")])
+    assert (tmp_path / "m.npz").exists()
+    with pytest.raises(ValueError, match="ModelCheckpoint monitors 'val_loss', which this fit "
+                                         "does not report"):
+        model.fit(source, target, epochs=1, verbose=0,
+                  callbacks=[ns.ModelCheckpoint(tmp_path / "m.npz", save_best_only=True)])
 
 
 def test_the_fixture_covers_stops_restores_and_full_runs():

@@ -666,13 +666,21 @@ def _checked_callbacks(callbacks, validation):
                         f"for one, pass [callback]")
     reported = ["loss", "acc"] + (["val_loss", "val_acc", "val_seq_acc"] if validation else [])
     for callback in callbacks:
-        monitor = getattr(callback, "monitor", None)
+        monitor = _monitored(callback)
         if monitor is not None and monitor not in reported:
             hint = "" if validation else ("; the val_ figures need validation_data or "
                                           "validation_split")
             raise ValueError(f"{type(callback).__name__} monitors {monitor!r}, which this fit "
                              f"does not report (it reports {', '.join(reported)}){hint}")
     return list(callbacks)
+
+
+def _monitored(callback):
+    """The figure a callback watches (its `monitor`, as Keras's name it), or None;
+    a ModelCheckpoint watches it only with save_best_only."""
+    if getattr(callback, "save_best_only", True) is False:
+        return None
+    return getattr(callback, "monitor", None)
 
 
 def _tell(callbacks, event, *arguments):
