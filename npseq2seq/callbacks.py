@@ -17,16 +17,18 @@ fit(callbacks=[...]) calls, on each callback that has them:
 A callback stops training by setting model.stop_training = True; fit then
 ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
 
-Here: EarlyStopping, LearningRateScheduler, ReduceLROnPlateau and
-ModelCheckpoint, each following the Keras 3 callback of that name
-(tests/test_callbacks.py checks EarlyStopping, ReduceLROnPlateau and
-ModelCheckpoint against what Keras's own decide).
+Here: EarlyStopping, LearningRateScheduler, ReduceLROnPlateau,
+ModelCheckpoint and CSVLogger, each following the Keras 3 callback of that
+name (tests/test_callbacks.py checks all but LearningRateScheduler against
+what Keras's own decide or write).
 """
 
+import csv
 import numbers
 import os
 
-__all__ = ["EarlyStopping", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau"]
+__all__ = ["CSVLogger", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
+           "ReduceLROnPlateau"]
 
 # the figures fit reports (the val_ ones with validation), and which way is better
 _BETTER = {"loss": "min", "acc": "max", "val_loss": "min", "val_acc": "max", "val_seq_acc": "max"}
@@ -282,4 +284,51 @@ class ModelCheckpoint(_Watch):
                   f"saving model to {path}")
         self.best = current
         return True
+
+
+class CSVLogger:
+    """Write each epoch's figures to a CSV file as it ends, as Keras's CSVLogger.
+
+    filename    the file, replaced when fit starts; with append=True added to
+                instead (with no header if it has a first line already)
+    separator   between fields
+
+    The columns, as Keras's: 'epoch' (counted from 0), then the first epoch's
+    figures sorted by name; with no val_ figures among them, a val_ column
+    for each, written 'NA'. Lines end in \\r\\n (the csv module's Excel
+    dialect), as Keras's files do.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.file = self.writer = self.keys = None
+
+    def on_train_begin(self, logs=None):
+        self.on_train_end()
+        header = not (self.append and os.path.exists(self.filename) and _first_line(self.filename))
+        self.file = open(self.filename, "a" if self.append else "w", newline="")
+        self.header, self.writer, self.keys = header, None, None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.file, ["epoch", *self.keys],
+                                         delimiter=self.separator)
+            if self.header:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{key: logs.get(key, "NA") for key in self.keys}})
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.file is not None and not self.file.closed:
+            self.file.close()
+        self.writer = None
+
+
+def _first_line(path):
+    with open(path, newline="") as file:
+        return file.readline()
 

@@ -1,5 +1,6 @@
 """fit's callbacks, and the callbacks here against what Keras's own decide."""
 
+import csv
 import json
 import os
 
@@ -125,6 +126,36 @@ def test_model_checkpoint_watches_only_when_it_saves_the_best(tmp_path):
                                          "does not report"):
         model.fit(source, target, epochs=1, verbose=0,
                   callbacks=[ns.ModelCheckpoint(tmp_path / "m.npz", save_best_only=True)])
+
+
+@pytest.mark.parametrize("case", KERAS["csv_logger"], ids=lambda case: str(case["settings"]))
+def test_csv_logger_writes_the_file_keras_writes(case, tmp_path):
+    path = tmp_path / "log.csv"
+    if case["before"] is not None:
+        path.write_bytes(case["before"].encode())
+    callback = ns.CSVLogger(path, **case["settings"])
+    callback.on_train_begin({})
+    for epoch, logs in enumerate(case["epochs"]):
+        callback.on_epoch_end(epoch, dict(logs))
+    callback.on_train_end({})
+    assert path.read_bytes() == case["file"].encode()
+
+
+def test_csv_logger_in_fit_logs_history(tmp_path):
+    source, target, held = task()
+    path = tmp_path / "log.csv"
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    history = model.fit(source, target, epochs=3, verbose=0, validation_data=held,
+                        callbacks=[ns.LearningRateScheduler(lambda epoch, rate: rate / 2),
+                                   ns.CSVLogger(path)])
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row.pop("epoch")) for row in rows] == history.epoch
+    assert {name: [float(row[name]) for row in rows] for name in rows[0]} == history.history
+    model.fit(source, target, epochs=4, initial_epoch=3, verbose=0, validation_data=held,
+              callbacks=[ns.CSVLogger(path, append=True)])
+    lines = path.read_text().splitlines()
+    assert len(lines) == 5 and lines[-1].startswith("3,")     # one header, four epochs
 
 
 def test_the_fixture_covers_stops_restores_and_full_runs():
