@@ -26,6 +26,7 @@ what Keras's own decide or write).
 import csv
 import numbers
 import os
+import string
 
 __all__ = ["CSVLogger", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
            "ReduceLROnPlateau"]
@@ -251,6 +252,12 @@ class ModelCheckpoint(_Watch):
         if not filepath.endswith(".npz"):
             raise ValueError(f"ModelCheckpoint writes npseq2seq's .npz files (ns.load reads "
                              f"them); its filepath must end in .npz, got {filepath!r}")
+        known = {"epoch", "learning_rate", *_BETTER}
+        unknown = sorted({field for _, field, _, _ in string.Formatter().parse(filepath)
+                          if field is not None and field not in known})
+        if unknown:
+            raise ValueError(f"ModelCheckpoint's filepath names {', '.join(unknown)}; it can "
+                             f"name {', '.join(sorted(known))}")
         self.filepath, self.verbose = filepath, verbose
         self.save_best_only, self.best = bool(save_best_only), initial_value_threshold
 
@@ -263,7 +270,12 @@ class ModelCheckpoint(_Watch):
                 raise PermissionError(f"ModelCheckpoint cannot write into {folder}")
 
     def on_epoch_end(self, epoch, logs):
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as missing:
+            raise ValueError(f"ModelCheckpoint's filepath names {missing}, which this fit does "
+                             f"not report (it reports {', '.join(logs)}); the val_ figures "
+                             f"need validation_data or validation_split") from None
         if self.save_best_only and not self._improved(epoch, logs, path):
             return
         if self.verbose and not self.save_best_only:
@@ -302,6 +314,7 @@ class CSVLogger:
     def __init__(self, filename, separator=",", append=False):
         self.filename, self.separator, self.append = os.fspath(filename), separator, append
         self.file = self.writer = self.keys = None
+        self.header = True
 
     def on_train_begin(self, logs=None):
         self.on_train_end()

@@ -110,10 +110,21 @@ def test_model_checkpoint_in_fit_keeps_the_best_epochs_model(tmp_path, capsys):
      r"must end in \.npz, got '.*best\.keras'"),
     (lambda p: ns.ModelCheckpoint(p / "m.npz", monitor="val_los"), ValueError,
      "monitor must be one of fit's figures"),
+    (lambda p: ns.ModelCheckpoint(p / "m-{epoch}-{val_los:.2f}.npz"), ValueError,
+     "filepath names val_los; it can name acc, epoch, learning_rate, loss, val_acc"),
 ])
 def test_model_checkpoint_refuses_what_it_cannot_do(tmp_path, make, error, message):
     with pytest.raises(error, match=message):
         make(tmp_path)
+
+
+def test_model_checkpoint_names_a_figure_fit_does_not_report(tmp_path):
+    source, target, _ = task()
+    model = ns.EncoderDecoder(9, 8, seed=1)
+    with pytest.raises(ValueError, match=r"filepath names 'val_loss', which this fit does not "
+                                         r"report \(it reports loss, acc\); the val_ figures"):
+        model.fit(source, target, epochs=1, verbose=0,
+                  callbacks=[ns.ModelCheckpoint(tmp_path / "m-{val_loss:.2f}.npz")])
 
 
 def test_model_checkpoint_watches_only_when_it_saves_the_best(tmp_path):
