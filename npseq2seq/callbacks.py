@@ -253,11 +253,11 @@ class ModelCheckpoint(_Watch):
             raise ValueError(f"ModelCheckpoint writes npseq2seq's .npz files (ns.load reads "
                              f"them); its filepath must end in .npz, got {filepath!r}")
         known = {"epoch", "learning_rate", *_BETTER}
-        unknown = sorted({field for _, field, _, _ in string.Formatter().parse(filepath)
-                          if field is not None and field not in known})
-        if unknown:
-            raise ValueError(f"ModelCheckpoint's filepath names {', '.join(unknown)}; it can "
-                             f"name {', '.join(sorted(known))}")
+        fields = {field for _, field, _, _ in string.Formatter().parse(filepath) if field}
+        if fields - known:
+            raise ValueError(f"ModelCheckpoint's filepath names {', '.join(sorted(fields - known))}"
+                             f"; it can name {', '.join(sorted(known))}")
+        self.path_figures = sorted(fields - {"epoch"})      # (fit checks it reports them)
         self.filepath, self.verbose = filepath, verbose
         self.save_best_only, self.best = bool(save_best_only), initial_value_threshold
 
@@ -273,9 +273,12 @@ class ModelCheckpoint(_Watch):
         try:
             path = self.filepath.format(epoch=epoch + 1, **logs)
         except KeyError as missing:
-            raise ValueError(f"ModelCheckpoint's filepath names {missing}, which this fit does "
-                             f"not report (it reports {', '.join(logs)}); the val_ figures "
-                             f"need validation_data or validation_split") from None
+            figure = missing.args[0]
+            hint = ("the val_ figures need validation_data or validation_split"
+                    if figure.startswith("val_") else "a LearningRateScheduler or "
+                    "ReduceLROnPlateau listed before this callback logs learning_rate")
+            raise ValueError(f"ModelCheckpoint's filepath names {figure!r}, which this fit does "
+                             f"not report (it reports {', '.join(logs)}); {hint}") from None
         if self.save_best_only and not self._improved(epoch, logs, path):
             return
         if self.verbose and not self.save_best_only:

@@ -121,10 +121,22 @@ def test_model_checkpoint_refuses_what_it_cannot_do(tmp_path, make, error, messa
 def test_model_checkpoint_names_a_figure_fit_does_not_report(tmp_path):
     source, target, _ = task()
     model = ns.EncoderDecoder(9, 8, seed=1)
-    with pytest.raises(ValueError, match=r"filepath names 'val_loss', which this fit does not "
-                                         r"report \(it reports loss, acc\); the val_ figures"):
+    with pytest.raises(ValueError, match=r"^ModelCheckpoint's filepath names 'val_loss', which "
+                                         r"this fit does not report \(it reports loss, acc\); "
+                                         r"the val_ figures"):
         model.fit(source, target, epochs=1, verbose=0,
                   callbacks=[ns.ModelCheckpoint(tmp_path / "m-{val_loss:.2f}.npz")])
+    assert model.epochs_done == 0                                # refused before training
+    with pytest.raises(ValueError, match=r"filepath names 'learning_rate', which this fit does "
+                                         r"not report \(it reports loss, acc\); a "
+                                         r"LearningRateScheduler or ReduceLROnPlateau listed "
+                                         r"before this callback logs learning_rate"):
+        model.fit(source, target, epochs=1, verbose=0,          # no scheduler logs the rate
+                  callbacks=[ns.ModelCheckpoint(tmp_path / "m-{learning_rate}.npz")])
+    model.fit(source, target, epochs=2, initial_epoch=1, verbose=0, callbacks=[
+        ns.LearningRateScheduler(lambda epoch, rate: rate),
+        ns.ModelCheckpoint(tmp_path / "m-{learning_rate}.npz")])
+    assert (tmp_path / "m-0.001.npz").exists()
 
 
 def test_model_checkpoint_watches_only_when_it_saves_the_best(tmp_path):

@@ -666,21 +666,28 @@ def _checked_callbacks(callbacks, validation):
                         f"for one, pass [callback]")
     reported = ["loss", "acc"] + (["val_loss", "val_acc", "val_seq_acc"] if validation else [])
     for callback in callbacks:
-        monitor = _monitored(callback)
-        if monitor is not None and monitor not in reported:
-            hint = "" if validation else ("; the val_ figures need validation_data or "
-                                          "validation_split")
-            raise ValueError(f"{type(callback).__name__} monitors {monitor!r}, which this fit "
-                             f"does not report (it reports {', '.join(reported)}){hint}")
+        for what, figure in _figures_read(callback):
+            if figure not in reported:
+                hint = "" if validation else ("; the val_ figures need validation_data or "
+                                              "validation_split")
+                raise ValueError(f"{what} {figure!r}, which this fit does not report (it "
+                                 f"reports {', '.join(reported)}){hint}")
     return list(callbacks)
 
 
-def _monitored(callback):
-    """The figure a callback watches (its `monitor`, as Keras's name it), or None;
-    a ModelCheckpoint watches it only with save_best_only."""
+def _figures_read(callback):
+    """[(how, figure)]: the figures a callback will read from fit's logs: its
+    `monitor` (as Keras's name it; a ModelCheckpoint watches it only with
+    save_best_only), and those a ModelCheckpoint's filepath names (but
+    learning_rate, which a scheduler among the callbacks may log)."""
+    name = type(callback).__name__
+    monitor = getattr(callback, "monitor", None)
     if getattr(callback, "save_best_only", True) is False:
-        return None
-    return getattr(callback, "monitor", None)
+        monitor = None
+    read = [] if monitor is None else [(f"{name} monitors", monitor)]
+    return read + [(f"{name}'s filepath names", figure)
+                   for figure in getattr(callback, "path_figures", ())
+                   if figure != "learning_rate"]
 
 
 def _tell(callbacks, event, *arguments):
