@@ -54,6 +54,11 @@ class _Watch:
     def set_model(self, model):
         self.model = model
 
+    def figures_read(self):
+        """[(how, figure)]: the figures this callback reads from fit's logs, which
+        fit checks it reports before training."""
+        return [(f"{type(self).__name__} monitors", self.monitor)]
+
     def _watched(self, logs):
         if self.monitor not in logs:        # (fit checks this before training)
             raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which these "
@@ -257,9 +262,17 @@ class ModelCheckpoint(_Watch):
         if fields - known:
             raise ValueError(f"ModelCheckpoint's filepath names {', '.join(sorted(fields - known))}"
                              f"; it can name {', '.join(sorted(known))}")
-        self.path_figures = sorted(fields - {"epoch"})      # (fit checks it reports them)
+        self.path_figures = sorted(fields - {"epoch"})
         self.filepath, self.verbose = filepath, verbose
         self.save_best_only, self.best = bool(save_best_only), initial_value_threshold
+
+    def figures_read(self):
+        """The monitor, watched only with save_best_only, and the figures the
+        filepath names (but learning_rate: a scheduler listed earlier may log it,
+        and on_epoch_end says so if none does)."""
+        watched = super().figures_read() if self.save_best_only else []
+        return watched + [("ModelCheckpoint's filepath names", figure)
+                          for figure in self.path_figures if figure != "learning_rate"]
 
     def on_train_begin(self, logs=None):
         """A folder that cannot be written fails now, not after the first epoch."""

@@ -676,18 +676,13 @@ def _checked_callbacks(callbacks, validation):
 
 
 def _figures_read(callback):
-    """[(how, figure)]: the figures a callback will read from fit's logs: its
-    `monitor` (as Keras's name it; a ModelCheckpoint watches it only with
-    save_best_only), and those a ModelCheckpoint's filepath names (but
-    learning_rate, which a scheduler among the callbacks may log)."""
-    name = type(callback).__name__
+    """[(how, figure)]: the figures a callback will read from fit's logs, as the
+    callbacks of callbacks.py say (figures_read); another is taken to read its
+    `monitor`, if it has one, as Keras's callbacks name it."""
+    if hasattr(callback, "figures_read"):
+        return callback.figures_read()
     monitor = getattr(callback, "monitor", None)
-    if getattr(callback, "save_best_only", True) is False:
-        monitor = None
-    read = [] if monitor is None else [(f"{name} monitors", monitor)]
-    return read + [(f"{name}'s filepath names", figure)
-                   for figure in getattr(callback, "path_figures", ())
-                   if figure != "learning_rate"]
+    return [] if monitor is None else [(f"{type(callback).__name__} monitors", monitor)]
 
 
 def _tell(callbacks, event, *arguments):
