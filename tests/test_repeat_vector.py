@@ -60,8 +60,9 @@ def test_learns_the_reversal_task_and_survives_save_and_load(tmp_path):
 
 def test_output_length_is_fixed():
     model = ns.RepeatVectorSeq2Seq(7, 4, 3, seed=0)
-    with pytest.raises(ValueError, match="fixed at n_out=3, got targets of length 2"):
-        model.fit(np.ones((2, 4), np.int64), np.ones((2, 2), np.int64), verbose=0)
+    for run in (model.fit, model.loss, model.evaluate):
+        with pytest.raises(ValueError, match="fixed at n_out=3, got targets of length 2"):
+            run(np.ones((2, 4), np.int64), np.ones((2, 2), np.int64))
     with pytest.raises(ValueError, match="fixed at n_out=3, got n_steps=4"):
         model.predict(np.ones((2, 4), np.int64), n_steps=4)
     assert model.predict(np.ones((2, 4), np.int64)).shape == (2, 3)

@@ -289,6 +289,7 @@ class Seq2SeqModel:
         """Mean cross-entropy on a batch (teacher-forced where the model uses it); no gradients,
         so no caches: memory for the logits and O(N u) besides."""
         source, target = self._check_pair(source, target)
+        self._check_target_length(target)
         logits = self._logits(source, target, self._new_workspaces())
         return softmax_cross_entropy(logits, target)[0]
 

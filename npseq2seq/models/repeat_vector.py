@@ -76,11 +76,10 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
 
     def _logits(self, source, target, workspaces):
         """_forward's logits without its caches (predict, evaluate, loss): the layers
-        stepped. target: None, or checked here as _forward checks it.
+        stepped. target: None, or of n_out steps (its callers check it); this
+        decoder does not read it.
 
         workspaces: {layer name: Workspace}."""
-        if target is not None:
-            self._check_target_length(target)
         with np.errstate(over="ignore"):            # see LSTM.stepper
             h, _ = self.encoder._final_state(source, workspaces["encoder"])
             repeated = np.broadcast_to(h[:, None, :], (len(h), self.n_out, self.n_units))
