@@ -530,8 +530,8 @@ def _exercise_hint(exercises_path):
 def run_exercise(args):
     from . import exercises
 
-    given = None if args.exercises is None else exercises.load_exercises(args.exercises)
-    chosen = list(exercises.EXERCISES.values()) if given is None else given
+    chosen = (list(exercises.EXERCISES.values()) if args.exercises is None
+              else exercises.load_exercises(args.exercises))
     if args.name is not None:
         chosen = [exercises.get_exercise(args.name, chosen)]
     if args.validate:

@@ -43,8 +43,23 @@ from .validation import ValidationReport, validate
 __all__ = ["EXERCISES", "Exercise", "ExerciseReport", "ValidationReport", "template", "check",
            "check_file", "load_exercises", "validate"]
 
+
+def _by_function(exercises):
+    """{function name: Exercise}; ValueError if two exercises ask for one function."""
+    by_function = {}
+    for exercise in exercises:
+        if not isinstance(exercise, Exercise):
+            raise TypeError(f"exercises must be Exercise objects, got "
+                            f"{type(exercise).__name__}")
+        if exercise.function_name in by_function:
+            raise ValueError(f"two exercises ask for the function {exercise.function_name}: "
+                             f"{by_function[exercise.function_name].name} and {exercise.name}")
+        by_function[exercise.function_name] = exercise
+    return by_function
+
+
 EXERCISES = {exercise.name: exercise for exercise in (STEP, SEQUENCE, SOFTMAX, EMBEDDING, ADAM)}
-_BY_FUNCTION = {exercise.function_name: exercise for exercise in EXERCISES.values()}
+_BY_FUNCTION = _by_function(EXERCISES.values())
 
 
 def get_exercise(name, exercises=None):
@@ -85,7 +100,7 @@ def check_file(path, seed=0, exercises=None):
     the caller, and os._exit ends it. `npseq2seq check FILE` grades in a
     process of its own, with a time limit.
     """
-    by_function = _by_function(EXERCISES.values() if exercises is None else exercises)
+    by_function = _BY_FUNCTION if exercises is None else _by_function(exercises)
     module = _import_file(path)
     found = [name for name in by_function if _defined_in(module, name)]
     if not found:
@@ -106,20 +121,6 @@ def load_exercises(path):
     if twice:
         raise ValueError(f"{path} defines two exercises named {', '.join(twice)}")
     return found
-
-
-def _by_function(exercises):
-    """{function name: Exercise}; ValueError if two exercises ask for one function."""
-    by_function = {}
-    for exercise in exercises:
-        if not isinstance(exercise, Exercise):
-            raise TypeError(f"exercises must be Exercise objects, got "
-                            f"{type(exercise).__name__}")
-        if exercise.function_name in by_function:
-            raise ValueError(f"two exercises ask for the function {exercise.function_name}: "
-                             f"{by_function[exercise.function_name].name} and {exercise.name}")
-        by_function[exercise.function_name] = exercise
-    return by_function
 
 
 def _defined_in(module, name):
