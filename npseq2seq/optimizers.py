@@ -14,11 +14,16 @@ Keras writes the moment updates in the first form; the two are equal up to
 rounding, and we follow Keras's. (PyTorch adds epsilon after the bias
 correction of v, so it cannot match this to the last bit.)
 
-Gradient clipping: `clipnorm` scales all gradients of one update together
-when their joint L2 norm exceeds it (what Keras calls `global_clipnorm`; Keras's
-own `clipnorm` clips each variable separately). The models hand the optimizer
-all their weights as one flat array, so the two notions would only differ for
-a caller who passes several pairs.
+Gradient clipping, Keras's three kinds (at most one may be set):
+    clipnorm          each variable's gradient g scaled to norm clipnorm if
+                      above it: g * clipnorm / ||g||
+    global_clipnorm   all gradients of one update scaled together, by their
+                      joint norm
+    clipvalue         each element clipped to [-clipvalue, clipvalue]
+A variable is one (param, grad) pair, unless `update(..., variables=...)`
+cuts a pair into several: the models hand the optimizer all their weights as
+one flat array, and name its Keras variables (encoder kernel, ...) that way,
+so that clipnorm clips what Keras's clips.
 """
 
 import numpy as np
@@ -32,23 +37,42 @@ class Optimizer:
     slot_names = ()
     config_name = None      # the name get_optimizer knows this rule by (subclasses inherit it)
 
-    def __init__(self, learning_rate, clipnorm=None):
+    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None):
         self.learning_rate = _positive("learning_rate", learning_rate)
-        self.clipnorm = None if clipnorm is None else _positive("clipnorm", clipnorm)
+        clipping = {"clipnorm": clipnorm, "clipvalue": clipvalue,
+                    "global_clipnorm": global_clipnorm}
+        if sum(value is not None for value in clipping.values()) > 1:
+            raise ValueError(f"set at most one of clipnorm, clipvalue and global_clipnorm, "
+                             f"got {', '.join(f'{k}={v!r}' for k, v in clipping.items())}")
+        for name, value in clipping.items():
+            setattr(self, name, None if value is None else _positive(name, value))
         self.iterations = 0
         self.slots = None          # name -> list of arrays, one per parameter
         self._scratch = None       # work arrays, one per parameter
 
-    def update(self, pairs):
-        """Apply one step to every (param, grad) pair, in place."""
+    @property
+    def clips(self):
+        """Whether gradients are clipped (in any of the three ways)."""
+        return any(value is not None
+                   for value in (self.clipnorm, self.clipvalue, self.global_clipnorm))
+
+    def update(self, pairs, variables=None):
+        """Apply one step to every (param, grad) pair, in place.
+
+        variables: for each pair, the parts of its param (index expressions,
+        slices of a flat array) that clipnorm clips separately; by default
+        each pair is one variable.
+        """
         pairs = list(pairs)
         self._check_pairs(pairs)
+        if variables is None:
+            variables = [[...]] * len(pairs)
         if self.slots is None:
             self.slots = {name: [np.zeros_like(p) for p, _ in pairs] for name in self.slot_names}
         if not self._scratch_fits(pairs):
             self._scratch = [(np.empty_like(p), np.empty_like(p)) for p, _ in pairs]
         self.iterations += 1
-        grads = self._clip([g for _, g in pairs])
+        grads = self._clip([g for _, g in pairs], variables)
         for index, ((param, _), grad) in enumerate(zip(pairs, grads)):
             slots = {name: arrays[index] for name, arrays in self.slots.items()}
             self._update_one(param, grad, slots, self._scratch[index])
@@ -79,10 +103,11 @@ class Optimizer:
         """One step for param[part] alone: one flat param, its slots made already.
 
         Every rule here is elementwise, so the parts of one step, stepped apart
-        (fit's two processes each step one), are that step. Clipping needs the
-        whole gradient's norm, so it is not allowed here.
+        (fit's two processes each step one), are that step. No clipping here:
+        its norms need the whole gradient (fit steps in one process when any
+        kind of clipping is set).
         """
-        if self.clipnorm is not None:
+        if self.clips:
             raise ValueError("update_part cannot clip: clipping needs the whole gradient")
         self.iterations += 1
         slots = {name: arrays[0][part] for name, arrays in self.slots.items()}
@@ -91,20 +116,25 @@ class Optimizer:
             scratch = self._part_scratch = (np.empty_like(param[part]), np.empty_like(param[part]))
         self._update_one(param[part], grad[part], slots, scratch)
 
-    def _clip(self, grads):
-        if self.clipnorm is None:
-            return grads
-        total = np.sqrt(sum(_squared_norm(g) for g in grads))
-        if total <= self.clipnorm:
-            return grads
-        return [g * (self.clipnorm / total) for g in grads]
+    def _clip(self, grads, variables):
+        """The gradients clipped as Keras clips them (copies; the caller's are left)."""
+        if self.clipvalue is not None:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        if self.global_clipnorm is not None:
+            total = np.sqrt(sum(_squared_norm(g) for g in grads))
+            return _scaled(grads, [[(..., total)]] * len(grads), self.global_clipnorm)
+        if self.clipnorm is not None:
+            return _scaled(grads, [[(part, np.sqrt(_squared_norm(g[part]))) for part in parts]
+                                   for g, parts in zip(grads, variables)], self.clipnorm)
+        return grads
 
     def _update_one(self, param, grad, slots, scratch):
         raise NotImplementedError
 
     def get_config(self):
         config = {"name": self.config_name, "learning_rate": self.learning_rate,
-                  "clipnorm": self.clipnorm}
+                  "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                  "global_clipnorm": self.global_clipnorm}
         config.update(self._hyperparameters())
         return config
 
@@ -122,6 +152,23 @@ class Optimizer:
         slots = state["slots"]
         self.slots = None if slots is None else {
             name: [np.array(a) for a in slots[name]] for name in self.slot_names}
+
+
+def _scaled(grads, norms, limit):
+    """Each grad with its parts whose norm is above `limit` scaled down to it.
+
+    norms: for each grad, [(part, that part's norm), ...]. A grad with a part
+    scaled is a copy; the others are the caller's arrays.
+    """
+    scaled = []
+    for grad, part_norms in zip(grads, norms):
+        over = [(part, norm) for part, norm in part_norms if norm > limit]
+        if over:
+            grad = np.array(grad)
+            for part, norm in over:
+                grad[part] *= limit / norm
+        scaled.append(grad)
+    return scaled
 
 
 def _squared_norm(g):
@@ -160,8 +207,8 @@ class Adam(Optimizer):
     config_name = "adam"
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None):
-        super().__init__(learning_rate, clipnorm)
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm)
         self.beta_1, self.beta_2 = _fraction("beta_1", beta_1), _fraction("beta_2", beta_2)
         self.epsilon = _positive("epsilon", epsilon)
 
@@ -195,8 +242,9 @@ class SGD(Optimizer):
     slot_names = ("velocity",)
     config_name = "sgd"
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None):
-        super().__init__(learning_rate, clipnorm)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm)
         self.momentum, self.nesterov = _fraction("momentum", momentum), bool(nesterov)
 
     def _hyperparameters(self):
@@ -226,8 +274,8 @@ class RMSprop(Optimizer):
     config_name = "rmsprop"
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, clipnorm=None):
-        super().__init__(learning_rate, clipnorm)
+                 centered=False, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm)
         self.rho, self.momentum = _fraction("rho", rho), _fraction("momentum", momentum)
         self.epsilon = _positive("epsilon", epsilon)
         self.centered = bool(centered)
@@ -263,6 +311,9 @@ def get_optimizer(optimizer):
         return optimizer
     if isinstance(optimizer, dict):
         config = dict(optimizer)
+        if "global_clipnorm" not in config and config.get("clipnorm") is not None:
+            # a config from before clipnorm meant Keras's (per variable): then it was joint
+            config["global_clipnorm"] = config.pop("clipnorm")
         cls = OPTIMIZERS.get(str(config.pop("name", "")).lower())
         if cls is None:
             raise ValueError(f"unknown optimizer config {optimizer!r}")

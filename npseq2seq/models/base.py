@@ -195,16 +195,28 @@ class Seq2SeqModel:
         The weights are copied in first, unless keep=True (flat_params holds them
         already: fit's worker process maps the weights its parent wrote).
         """
-        offset = 0
+        offset, self._variables = 0, []
         for layer in self.layers.values():
             for key, param in layer.params.items():
-                view = flat_params[offset:offset + param.size].reshape(param.shape)
+                part = slice(offset, offset + param.size)
+                view = flat_params[part].reshape(param.shape)
                 if not keep:
                     view[...] = param
                 layer.params[key] = view
-                layer.grads[key] = flat_grads[offset:offset + param.size].reshape(param.shape)
+                layer.grads[key] = flat_grads[part].reshape(param.shape)
+                self._variables.append(part)
                 offset += param.size
         self._flat_params, self._flat_grads = flat_params, flat_grads
+
+    def _update_weights(self):
+        """One optimizer step. clipnorm clips each Keras weight apart, as Keras's
+        does: the optimizer is told where they lie in the flat array (only then,
+        so that a subclass's update(pairs) of before still serves)."""
+        pairs = [(self._flat_params, self._flat_grads)]
+        if self.optimizer.clipnorm is None:
+            self.optimizer.update(pairs)
+        else:
+            self.optimizer.update(pairs, variables=[self._variables])
 
     def _zero_grads(self):
         self._flat_grads.fill(0)
@@ -427,7 +439,7 @@ class Seq2SeqModel:
         self._zero_grads_unless_written()
         loss, acc = self._train_batch(source[rows], target[rows])
         self._check_finite(loss, b)
-        self.optimizer.update([(self._flat_params, self._flat_grads)])
+        self._update_weights()
         return loss, acc
 
     def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint,

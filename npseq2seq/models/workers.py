@@ -32,8 +32,8 @@ than two usable cores, neither process watches: see _Inbox).
 The sums run in another order than in one process, so the weights differ from
 `workers=1` by rounding; the same `workers` gives the same numbers every run.
 
-Non-finite losses or gradients, and clipping (which needs the norm of the
-whole gradient), are handled by this process alone, the worker waiting.
+Non-finite losses or gradients, and clipping (whose norms need the whole
+gradient), are handled by this process alone, the worker waiting.
 """
 
 import importlib
@@ -170,7 +170,7 @@ class TrainingWorker:
         theirs = self.stats
         loss = float(loss * len(mine) + theirs[0] * (n - len(mine))) / n
         acc = float(acc * len(mine) + theirs[1] * (n - len(mine))) / n
-        if optimizer.clipnorm is None and np.isfinite([loss, own, theirs[2]]).all():
+        if not optimizer.clips and np.isfinite([loss, own, theirs[2]]).all():
             self._send(b"u" + struct.pack("<q", optimizer.iterations + 1))
             _step_own_part(model, optimizer, self._worker_grads, slice(0, self.half))
             self._read_reply(b"d")
@@ -178,7 +178,7 @@ class TrainingWorker:
             self._send(b"s")
             model._flat_grads += self._worker_grads
             model._check_finite(loss, batch)
-            optimizer.update([(model._flat_params, model._flat_grads)])
+            model._update_weights()
         return loss, acc
 
     # -- the process --------------------------------------------------------------
