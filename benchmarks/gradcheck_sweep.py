@@ -43,6 +43,8 @@ def other_reports():
         rng.standard_normal((2, 3, 6)), rng.integers(0, 6, (2, 3)))
     yield "mean squared error", gradcheck.check_mean_squared_error(
         rng.standard_normal((2, 3, 6)), rng.standard_normal((2, 3, 6)))
+    yield "mean absolute error", gradcheck.check_mean_absolute_error(
+        rng.standard_normal((2, 3, 6)), rng.standard_normal((2, 3, 6)))
 
 
 def main():

@@ -10,7 +10,7 @@ from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
 from .tasks import one_hot, one_hot_decode, reversal_task
 from .trace import GradientTrace
-from .losses import accuracy, mean_squared_error, softmax_cross_entropy
+from .losses import accuracy, mean_absolute_error, mean_squared_error, softmax_cross_entropy
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .optimizers import SGD, Adam, RMSprop
 
@@ -21,7 +21,7 @@ __all__ = [
     "load", "save", "load_keras_file",
     "reversal_task", "one_hot", "one_hot_decode",
     "LSTM", "Dense", "Embedding", "lstm_step_forward", "lstm_step_backward",
-    "softmax_cross_entropy", "mean_squared_error", "accuracy",
+    "softmax_cross_entropy", "mean_squared_error", "mean_absolute_error", "accuracy",
     "accuracy_by_step", "confusion_matrix", "most_confused",
     "Adam", "SGD", "RMSprop", "CSVLogger", "EarlyStopping", "LearningRateScheduler",
     "ModelCheckpoint", "ReduceLROnPlateau",

@@ -28,7 +28,8 @@ The toolkit:
     check_gradients(f, arrays, analytic)     every element of every array
     check_direction(f, arrays, analytic)     one random direction: cheap for big models
     check_lstm / check_dense / check_embedding / check_softmax_cross_entropy /
-    check_mean_squared_error                 ready-made checks of this library's parts
+    check_mean_squared_error / check_mean_absolute_error
+                                             ready-made checks of this library's parts
     check_model(model, source, target)       a whole model, every weight
 Each check returns a GradCheckReport; print it for a table.
 """
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layers.lstm import is_token_array
-from .losses import mean_squared_error, softmax_cross_entropy
+from .losses import mean_absolute_error, mean_squared_error, softmax_cross_entropy
 
 __all__ = [
     "numerical_gradient",
@@ -52,6 +53,7 @@ __all__ = [
     "check_embedding",
     "check_softmax_cross_entropy",
     "check_mean_squared_error",
+    "check_mean_absolute_error",
     "check_model",
 ]
 
@@ -342,6 +344,20 @@ def check_mean_squared_error(predictions, targets, mask=None, eps=DEFAULT_EPS,
     return check_gradients(lambda: mean_squared_error(predictions, targets, mask)[0],
                            {"predictions": predictions}, {"predictions": grad}, eps, tolerance,
                            title="mean squared error gradient check")
+
+
+def check_mean_absolute_error(predictions, targets, mask=None, eps=DEFAULT_EPS,
+                              tolerance=DEFAULT_TOLERANCE):
+    """Check the mean absolute error gradient with respect to the predictions.
+
+    |x| bends at 0: a prediction within eps of its target has no finite
+    difference to agree with, so keep them apart.
+    """
+    predictions = np.array(predictions, np.float64)
+    _, grad = mean_absolute_error(predictions, targets, mask)
+    return check_gradients(lambda: mean_absolute_error(predictions, targets, mask)[0],
+                           {"predictions": predictions}, {"predictions": grad}, eps, tolerance,
+                           title="mean absolute error gradient check")
 
 
 def check_model(model, source, target, eps=DEFAULT_EPS, tolerance=DEFAULT_TOLERANCE,

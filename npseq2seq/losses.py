@@ -15,8 +15,10 @@ differs once a probability drops below 1e-7.
 The loss is the mean over every (sample, step), or, with a `mask` of per-step
 weights, sum(mask * L_step) / sum(mask).
 
-Mean squared error, for real-valued targets:
+Mean squared and mean absolute error, for real-valued targets (K features):
     L_step = mean_k (pred_k - y_k)**2,    dL_step/dpred = 2 * (pred - y) / K
+    L_step = mean_k |pred_k - y_k|,       dL_step/dpred = sign(pred - y) / K
+|x| has no derivative at 0; there the gradient is sign(0) = 0, as TensorFlow's.
 """
 
 import numpy as np
@@ -24,7 +26,7 @@ import numpy as np
 from .tasks import checked_indices
 
 
-__all__ = ["softmax_cross_entropy", "mean_squared_error", "accuracy"]
+__all__ = ["softmax_cross_entropy", "mean_squared_error", "mean_absolute_error", "accuracy"]
 
 
 def softmax_cross_entropy(logits, targets, mask=None):
@@ -72,14 +74,30 @@ def mean_squared_error(predictions, targets, mask=None):
 
     Returns (loss, dL/dpredictions).
     """
+    diff, weights, total = _difference(predictions, targets, mask)
+    loss = float(np.sum(weights * np.mean(diff * diff, axis=-1)) / total)
+    grad = diff * (2 / diff.shape[-1]) * (weights / total)[..., None]
+    return loss, grad.astype(diff.dtype, copy=False)
+
+
+def mean_absolute_error(predictions, targets, mask=None):
+    """Mean absolute error over the last axis, averaged over the rest; and its gradient.
+
+    Returns (loss, dL/dpredictions); the gradient is 0 where a prediction
+    equals its target.
+    """
+    diff, weights, total = _difference(predictions, targets, mask)
+    loss = float(np.sum(weights * np.mean(np.abs(diff), axis=-1)) / total)
+    grad = np.sign(diff) * (1 / diff.shape[-1]) * (weights / total)[..., None]
+    return loss, grad.astype(diff.dtype, copy=False)
+
+
+def _difference(predictions, targets, mask):
+    """predictions - targets, in the predictions' dtype, and the steps' weights and total."""
     predictions = np.asarray(predictions)
     targets = _check_same_shape("targets", targets, predictions.shape, predictions.dtype)
     weights, total = _step_weights(mask, predictions.shape[:-1], predictions.dtype)
-    diff = predictions - targets
-    width = predictions.shape[-1]
-    loss = float(np.sum(weights * np.mean(diff * diff, axis=-1)) / total)
-    grad = diff * (2 / width) * (weights / total)[..., None]
-    return loss, grad.astype(predictions.dtype, copy=False)
+    return predictions - targets, weights, total
 
 
 def accuracy(logits, targets, mask=None):

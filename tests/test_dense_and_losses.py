@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import numpy as np
@@ -5,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npseq2seq import Dense, accuracy, mean_squared_error, softmax_cross_entropy
-from npseq2seq.gradcheck import check_dense, check_mean_squared_error, check_softmax_cross_entropy
+from npseq2seq import (Dense, accuracy, mean_absolute_error, mean_squared_error,
+                       softmax_cross_entropy)
+from npseq2seq.gradcheck import (check_dense, check_mean_absolute_error,
+                                 check_mean_squared_error, check_softmax_cross_entropy)
 
 
 @settings(max_examples=20, deadline=None)
@@ -98,6 +101,41 @@ def test_mse_gradient_and_value():
     pred, target = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
     assert check_mean_squared_error(pred, target).passed
     assert mean_squared_error(pred, target)[0] == pytest.approx(np.mean((pred - target) ** 2))
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_mae_gradient_and_value(use_mask):
+    rng = np.random.default_rng(4)
+    pred = rng.standard_normal((2, 3, 4))
+    target = pred + rng.choice([-1, 1], pred.shape) * rng.uniform(0.01, 2, pred.shape)
+    mask = np.array([[1.0, 0.0, 1.0], [0.5, 1.0, 0.0]]) if use_mask else None
+    assert check_mean_absolute_error(pred, target, mask).passed
+    weights = np.ones((2, 3)) if mask is None else mask
+    expected = np.sum(weights * np.abs(pred - target).mean(-1)) / weights.sum()
+    assert mean_absolute_error(pred, target, mask)[0] == pytest.approx(expected, rel=1e-14)
+
+
+def test_mae_gradient_is_zero_where_a_prediction_is_its_target():
+    pred, target = np.array([[[1.0, 2.0, 3.0]]]), np.array([[[1.0, 2.5, 2.0]]])
+    _, grad = mean_absolute_error(pred, target)
+    np.testing.assert_array_equal(grad, [[[0.0, -1 / 3, 1 / 3]]])
+
+
+KERAS_LOSSES = os.path.join(os.path.dirname(__file__), "fixtures", "keras_losses.npz")
+
+
+@pytest.mark.parametrize("case", ["random", "ties"])
+@pytest.mark.parametrize("name, loss", [
+    ("mae", mean_absolute_error), ("mse", mean_squared_error), ("cce", softmax_cross_entropy)])
+def test_losses_and_gradients_equal_keras_and_tensorflow_autodiff(case, name, loss):
+    keras = np.load(KERAS_LOSSES)             # make_keras_loss_fixture.py
+    predictions, targets = keras[f"{case}_predictions"], keras[f"{case}_targets"]
+    if name == "cce":                          # predictions as logits, classes from argmax
+        targets = targets.argmax(-1)
+    value, grad = loss(predictions, targets)
+    assert value == pytest.approx(float(keras[f"{case}_{name}"]), rel=1e-6)
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, keras[f"{case}_{name}_grad"], rtol=1e-5, atol=1e-9)
 
 
 def test_accuracy_counts_argmax_agreement_per_step():
