@@ -10,10 +10,8 @@ checks. Every user error ends as one line on stderr and exit status 2;
 """
 
 import argparse
-import contextlib
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -30,7 +28,8 @@ from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .models.base import TrainingInterrupted, training_rows
 from .optimizers import Adam
-from .tasks import check_in_range, reversal_task
+from .sequence_files import digest, parse_line, read_pairs, read_sequences
+from .tasks import reversal_task
 
 MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
 
@@ -130,6 +129,8 @@ def positive_number(text):
 
 
 COUNT, SEED = at_least(1), at_least(0)
+# train's reversal-task options: None when not given, so that --source can refuse them
+TUTORIAL = {"samples": 100_000, "n_in": 6, "n_out": 3, "cardinality": 51, "test_samples": 1000}
 
 
 def _add_task_options(sub, samples, n_in=6, n_out=3, cardinality=51):
@@ -144,9 +145,16 @@ def _add_task_options(sub, samples, n_in=6, n_out=3, cardinality=51):
 # -- train ---------------------------------------------------------------------
 
 def add_train(commands):
-    sub = _command(commands, "train", "train a model on the reversal task (defaults: the tutorial's run)",
-                   run_train)
+    sub = _command(commands, "train", "train a model on the reversal task (defaults: the "
+                   "tutorial's run), or on pairs of yours (--source, --target)", run_train)
     _add_task_options(sub, samples=100_000)
+    sub.add_argument("--source", metavar="FILE",
+                     help="train on your own pairs instead: FILE holds a source a line "
+                          "(integers, as predict --input reads them), all of one length; "
+                          "--cardinality then defaults to the largest token + 1")
+    sub.add_argument("--target", metavar="FILE",
+                     help="with --source: the targets, line k the target of source line k, "
+                          "all of one length")
     sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder",
                      help="encoder-decoder (the tutorial's, default): (h, c) handed over, "
                           "teacher forcing; repeat-vector: the encoder's h repeated n_out times")
@@ -177,18 +185,20 @@ def add_train(commands):
     sub.add_argument("--workers", type=int, choices=(1, 2), default=1,
                      help="processes sharing each batch (default 1; 2 uses a second core, "
                           "and the weights differ from 1 by rounding)")
+    sub.set_defaults(**dict.fromkeys(TUTORIAL))
 
 
 def run_train(args):
     if args.save:
         check_writable(args.save)               # before training, not after
-    model, checkpoint = _resumed(args) if args.resume else _fresh(args)
+    model, checkpoint, pairs = _resumed(args) if args.resume else _fresh(args)
     setup = model.metadata["training"]
     held_out, stopper = _validation(args, setup)
-    train_seed, test_seed = np.random.SeedSequence(setup["seed"]).spawn(2)
-    task = model.metadata["task"]
-    source, target = reversal_task(setup["samples"], seed=train_seed, **task)
-    test_source, test_target = reversal_task(setup["test_samples"], seed=test_seed, **task)
+    if pairs is None:
+        source, target, test = _reversal_data(model)
+    else:
+        source, target = pairs
+        test = _held_out(source, target, held_out)
     try:
         model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
                   batch_size=setup["batch_size"], verbose=args.verbose, checkpoint=checkpoint,
@@ -200,10 +210,27 @@ def run_train(args):
         raise KeyboardInterrupt(f"training interrupted {interrupt.where}; saved "
                                 f"{shlex.quote(str(interrupt.checkpoint))}; to go on: "
                                 f"{resume_command(args, interrupt.checkpoint)}") from None
-    report_accuracy(model, test_source, test_target)
+    report_accuracy(model, *test)
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
+
+
+def _reversal_data(model):
+    """The training pairs and the held-out ones of a reversal-task run."""
+    setup, task = model.metadata["training"], model.metadata["task"]
+    train_seed, test_seed = np.random.SeedSequence(setup["seed"]).spawn(2)
+    source, target = reversal_task(setup["samples"], seed=train_seed, **task)
+    return source, target, reversal_task(setup["test_samples"], seed=test_seed, **task)
+
+
+def _held_out(source, target, held_out):
+    """What a run on the user's pairs reports its accuracy on: the validation
+    rows, if any, else the training pairs themselves (and it says which)."""
+    kept = training_rows(len(source), held_out)
+    if held_out:
+        return source[kept:], target[kept:], f"on the {len(source) - kept:,} held-out pairs"
+    return source, target, "on the training pairs (hold some out with --validation-split F)"
 
 
 def resume_command(args, checkpoint):
@@ -239,32 +266,95 @@ def _check_lengths(n_in, n_out):
 
 
 def _fresh(args):
-    _check_lengths(args.n_in, args.n_out)
-    model = build_model(args.model, args.cardinality, args.units, args.n_out, args.seed)
-    model.metadata["task"] = {"n_in": args.n_in, "n_out": args.n_out,
-                              "cardinality": args.cardinality}
-    model.metadata["training"] = {"samples": args.samples, "seed": args.seed,
+    """A new model for this run, and the user's pairs (None for the reversal task)."""
+    if args.source is None and args.target is None:
+        _tutorial_task(args)
+        pairs, n_out, rows = None, args.n_out, args.samples
+        trains_on = {"task": {"n_in": args.n_in, "n_out": args.n_out,
+                              "cardinality": args.cardinality}}
+    else:
+        pairs = _own_pairs(args)
+        n_out, rows = pairs[1].shape[1], len(pairs[0])
+        trains_on = {"data": {"source": _recorded(args.source), "target": _recorded(args.target),
+                              "sha256": digest(*pairs)}}
+    model = build_model(args.model, args.cardinality, args.units, n_out, args.seed)
+    model.metadata.update(trains_on)
+    model.metadata["training"] = {"samples": rows, "seed": args.seed,
                                   "test_samples": args.test_samples,
                                   "batch_size": args.batch_size,
                                   "validation_split": args.validation_split}
-    return model, args.checkpoint
+    return model, args.checkpoint, pairs
+
+
+def _recorded(path):
+    """A data file's path as a checkpoint keeps it: absolute ('-', standard input, as is)."""
+    return path if path == "-" else os.path.abspath(path)
+
+
+def _tutorial_task(args):
+    """The reversal task's options, the tutorial's where not given."""
+    for name, default in TUTORIAL.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    _check_lengths(args.n_in, args.n_out)
+
+
+def _own_pairs(args):
+    """--source and --target read; --cardinality set from them if not given."""
+    if args.source is None or args.target is None:
+        raise ValueError("--source and --target go together: give both files")
+    given = [name for name in ("samples", "n_in", "n_out", "test_samples")
+             if getattr(args, name) is not None]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"{options} describe the reversal task; with --source and --target "
+                         f"the pairs come from the files (hold some out with "
+                         f"--validation-split F)")
+    pairs = read_pairs(args.source, args.target, args.cardinality)
+    if args.cardinality is None:
+        args.cardinality = max(2, int(max(pairs[0].max(), pairs[1].max())) + 1)
+    return pairs
 
 
 def _resumed(args):
     model = load(args.resume)
-    if "training" not in model.metadata or "task" not in model.metadata:
+    metadata = model.metadata
+    if "training" not in metadata or not ("task" in metadata or "data" in metadata):
         raise ValueError(f"{args.resume} was not written by `npseq2seq train`, so it does not "
                          f"say what data to continue on")
     if args.epochs <= model.epochs_done:
         raise ValueError(f"{args.resume} has already trained {model.epochs_done} epoch(s); "
                          f"pass --epochs larger than that to train more")
-    return model, args.checkpoint or args.resume
+    if "data" not in metadata and (args.source or args.target):
+        raise ValueError(f"{args.resume} trained on the reversal task, not on pairs from "
+                         f"files: drop --source and --target to go on with it")
+    pairs = _checkpoint_pairs(args, model) if "data" in metadata else None
+    return model, args.checkpoint or args.resume, pairs
 
 
-def report_accuracy(model, source, target, spot_checks=10):
+def _checkpoint_pairs(args, model):
+    """The pairs a checkpoint trained on, from its recorded files or from
+    --source and --target, checked to be the same pairs."""
+    data = model.metadata["data"]
+    paths = (args.source or data["source"], args.target or data["target"])
+    try:
+        pairs = read_pairs(*paths, model.n_features)
+    except FileNotFoundError as error:
+        raise ValueError(f"{error.filename} is gone: pass --source and --target to where "
+                         f"the pairs {args.resume} trained on are now") from None
+    if digest(*pairs) != data["sha256"]:
+        shown = ["standard input" if path == "-" else path for path in paths]
+        raise ValueError(f"{shown[0]} and {shown[1]} are not the pairs {args.resume} trained "
+                         f"on (they have changed since): the run cannot go on exactly; pass "
+                         f"the files it trained on with --source and --target")
+    data["source"], data["target"] = map(_recorded, paths)   # where the next resume looks
+    return pairs
+
+
+def report_accuracy(model, source, target, label=None, spot_checks=10):
     predicted = model.predict(source, n_steps=target.shape[1])
     exact = np.all(predicted == target, axis=1)
-    print(f"Accuracy: {100 * exact.mean():.2f}%")
+    print(f"Accuracy: {100 * exact.mean():.2f}%" + (f" {label}" if label else ""))
     for x, y, yhat in zip(source[:spot_checks], target, predicted):
         print(f"X={x.tolist()} y={y.tolist()}, yhat={yhat.tolist()}")
 
@@ -272,26 +362,48 @@ def report_accuracy(model, source, target, spot_checks=10):
 # -- evaluate, predict ---------------------------------------------------------------
 
 def add_evaluate(commands):
-    sub = _command(commands, "evaluate", "evaluate a saved model on new reversal sequences: "
-                   "loss, accuracy (whole and by step), the commonest mistakes", run_evaluate)
+    sub = _command(commands, "evaluate", "evaluate a saved model on new reversal sequences, "
+                   "or on pairs of yours (--source, --target): loss, accuracy (whole and "
+                   "by step), the commonest mistakes", run_evaluate)
     sub.add_argument("model", help="a model file written by `train --save`")
-    sub.add_argument("--samples", type=COUNT, default=1000, help="sequences (default 1000)")
-    sub.add_argument("--seed", type=SEED, default=12345, help="seed for the sequences")
+    sub.add_argument("--samples", type=COUNT, help="sequences (default 1000)")
+    sub.add_argument("--seed", type=SEED, help="seed for the sequences (default 12345)")
+    sub.add_argument("--source", metavar="FILE",
+                     help="evaluate on your own pairs instead: a source a line, as train "
+                          "--source reads them")
+    sub.add_argument("--target", metavar="FILE", help="with --source: the targets, a line each")
     sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
                      help="decode by beam search of width K (default: 1, greedy)")
 
 
 def run_evaluate(args):
     model = load(args.model)
-    task = model.metadata.get("task")
-    if task is None:
-        raise ValueError(f"{args.model} does not record the task it was trained on; "
-                         f"use the Python API's model.evaluate(source, target)")
-    source, target = reversal_task(args.samples, seed=args.seed, **task)
+    if args.source is None and args.target is None:
+        source, target = _reversal_sample(args, model)
+    elif args.source is None or args.target is None:
+        raise ValueError("--source and --target go together: give both files")
+    elif args.samples is not None or args.seed is not None:
+        raise ValueError("--samples and --seed make reversal sequences; with --source and "
+                         "--target the pairs come from the files")
+    else:
+        source, target = read_pairs(args.source, args.target, model.n_features)
     result, predicted = model._evaluate(source, target, beam_width=args.beam_width)
     print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")
     report_mistakes(target, predicted, model.n_features)
+
+
+def _reversal_sample(args, model):
+    task, data = model.metadata.get("task"), model.metadata.get("data")
+    if data is not None:
+        raise ValueError(f"{args.model} was trained on pairs of yours ({data['source']}, "
+                         f"{data['target']}), not on the reversal task: pass --source FILE "
+                         f"--target FILE to evaluate it")
+    if task is None:
+        raise ValueError(f"{args.model} does not record the task it was trained on; pass "
+                         f"--source FILE --target FILE to evaluate it on pairs of yours")
+    samples = 1000 if args.samples is None else args.samples
+    return reversal_task(samples, seed=12345 if args.seed is None else args.seed, **task)
 
 
 def report_mistakes(target, predicted, n_classes, top=5):
@@ -333,11 +445,11 @@ def run_predict(args):
         raise ValueError(f"--steps must be {fixed} for {args.model}, a repeat-vector model "
                          f"(its output length is fixed when it is built), got {args.steps}")
     if args.input is not None:
-        sources = read_sources(args.input, model.n_features)
+        sources = read_sequences(args.input, model.n_features)
         for tokens in predict_each(model, sources, args.steps, args.beam_width):
             print(_joined_tokens(tokens))
         return
-    source = np.array([_source_line(" ".join(args.tokens), "the source", model.n_features)])
+    source = np.array([parse_line(" ".join(args.tokens), "the source", model.n_features)])
     if args.beam_width == 1:
         print(_joined_tokens(model.predict(source, n_steps=args.steps)[0]))
         return
@@ -351,43 +463,6 @@ def run_predict(args):
 
 def _joined_tokens(tokens):
     return " ".join(str(t) for t in tokens)
-
-
-def read_sources(path, n_tokens):
-    """The integer sequences of a file (or '-', standard input), a line each; every
-    token in 0..n_tokens-1. A file is read as UTF-8 (ASCII is that), with or
-    without the byte-order mark some Windows editors write first."""
-    name = "standard input" if path == "-" else path
-    stream = (contextlib.nullcontext(sys.stdin) if path == "-" else
-              open(path, encoding="utf-8-sig"))
-    try:
-        with stream as lines:
-            sources = [_source_line(line.lstrip("\ufeff") if number == 1 else line,
-                                    f"{name} line {number}", n_tokens)
-                       for number, line in enumerate(lines, 1)]
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{name} is not UTF-8 text ({error.reason}): "
-                         f"expected lines of integers; save it as UTF-8 or ASCII "
-                         f"(UTF-16, say, is what Windows PowerShell's > writes)") from None
-    if not sources:
-        raise ValueError(f"{name} holds no sequences: expected a line of integers each")
-    return sources
-
-
-def _source_line(line, where, n_tokens):
-    """[int, ...] from a line such as '13 28 18', '13, 28, 18' or '[13, 28, 18]'."""
-    fields = [field for field in re.split(r"[\s,\[\]]+", line) if field]
-    if not fields:
-        raise ValueError(f"{where} is empty: expected integers separated by spaces or commas")
-    tokens = []
-    for field in fields:
-        try:
-            tokens.append(int(field))
-        except ValueError:
-            raise ValueError(f"{where}: expected integers, got {field!r}") from None
-    if min(tokens) < 0 or max(tokens) >= n_tokens:     # (an array a line cost 8x the time)
-        check_in_range(np.array(tokens), n_tokens, f"{where}: tokens")
-    return tokens
 
 
 def predict_each(model, sources, n_steps, beam_width):

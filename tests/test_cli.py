@@ -1,4 +1,5 @@
 import io
+import os
 import re
 import shlex
 import signal
@@ -8,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from npseq2seq import EncoderDecoder, load, reversal_task
-from npseq2seq.cli import build_parser, main, resume_command
+from npseq2seq import Adam, EncoderDecoder, load, reversal_task
+from npseq2seq.cli import build_model, build_parser, main, resume_command
 
 SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
          "--units", "32", "--epochs", "4", "--learning-rate", "0.01", "--test-samples", "200"]
@@ -214,8 +215,8 @@ def test_predict_with_an_untrained_model_asks_for_steps_in_cli_words(tmp_path, c
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["evaluate", "{path}"], "{path} does not record the task it was trained on; use the "
-                             "Python API's model.evaluate(source, target)"),
+    (["evaluate", "{path}"], "{path} does not record the task it was trained on; pass "
+                             "--source FILE --target FILE to evaluate it on pairs of yours"),
     (["train", "--resume", "{path}", "--epochs", "2"],
      "{path} was not written by `npseq2seq train`, so it does not say what data to continue on"),
 ])
@@ -377,3 +378,167 @@ def test_predict_input_that_is_not_utf8_is_named(trained, tmp_path, capsys):
 def test_predict_needs_tokens_or_a_file(trained, capsys):
     assert main(["predict", str(trained)]) == 2
     assert "one of the two" in capsys.readouterr().err
+
+
+# -- train and evaluate on pairs of the user's own, from files ------------------------
+
+def write_pairs(folder, n, seed=0, name="pairs"):
+    """n pairs of a task of the user's: 4 tokens in 1..7, out their sorted order."""
+    rng = np.random.default_rng(seed)
+    source = rng.integers(1, 8, (n, 4))
+    target = np.sort(source, axis=1)[:, :3]
+    paths = folder / f"{name}_source.txt", folder / f"{name}_target.txt"
+    paths[0].write_text("".join(" ".join(map(str, row)) + "\n" for row in source))
+    paths[1].write_text("".join(", ".join(map(str, row)) + "\n" for row in target))
+    return (*map(str, paths), source, target)
+
+
+SETTINGS = ["--units", "16", "--batch-size", "16", "--learning-rate", "0.01", "--verbose", "0"]
+OWN = [*SETTINGS, "--epochs", "2"]
+
+
+@pytest.mark.parametrize("kind", ["encoder-decoder", "repeat-vector"])
+def test_train_on_pairs_from_files_is_fit_on_those_arrays(tmp_path, capsys, kind):
+    source_path, target_path, source, target = write_pairs(tmp_path, 400)
+    saved = tmp_path / "own.npz"
+    assert main(["train", "--source", source_path, "--target", target_path, *OWN,
+                 "--model", kind, "--validation-split", "0.25", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    model = load(saved)
+    assert model.n_features == 8                           # the largest token + 1
+    assert model.metadata["data"]["source"] == source_path
+    expected = build_model(kind, 8, 16, 3, seed=1)
+    expected.fit(source, target, epochs=2, batch_size=16, verbose=0, validation_split=0.25,
+                 optimizer=Adam(learning_rate=0.01))
+    for ours, theirs in zip(model.get_weights(), expected.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    held_out = np.all(expected.predict(source[300:], n_steps=3) == target[300:], axis=1)
+    assert f"Accuracy: {100 * held_out.mean():.2f}% on the 100 held-out pairs\n" in out
+    assert "X=[" in out
+
+
+def test_evaluate_reads_pairs_from_files_and_a_model_trained_on_them_asks_for_them(
+        tmp_path, capsys):
+    source_path, target_path, source, target = write_pairs(tmp_path, 200)
+    test_source, test_target, *arrays = write_pairs(tmp_path, 50, seed=1, name="test")
+    saved = tmp_path / "own.npz"
+    assert main(["train", "--source", source_path, "--target", target_path, *OWN,
+                 "--save", str(saved)]) == 0
+    assert "Accuracy: " in capsys.readouterr().out
+    assert main(["evaluate", str(saved), "--source", test_source, "--target", test_target]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = load(saved).evaluate(*arrays)
+    assert lines[0] == (f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - "
+                        f"seq_acc {result['seq_acc']:.4f}")
+    assert main(["evaluate", str(saved)]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq evaluate: error: {saved} was trained on pairs of yours ({source_path}, "
+        f"{target_path}), not on the reversal task: pass --source FILE --target FILE to "
+        f"evaluate it\n")
+
+
+def test_a_run_on_pairs_from_files_reports_the_training_accuracy_without_a_split(
+        tmp_path, capsys):
+    source_path, target_path, *_ = write_pairs(tmp_path, 100)
+    assert main(["train", "--source", source_path, "--target", target_path, *OWN]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^Accuracy: \d+\.\d\d% on the training pairs \(hold some out with "
+                     r"--validation-split F\)$", out, re.M)
+
+
+def test_a_resumed_run_on_pairs_from_files_ends_where_a_straight_one_does(tmp_path, capsys):
+    source_path, target_path, *_ = write_pairs(tmp_path, 200)
+    straight, checkpoint, resumed = (tmp_path / name for name in ("s.npz", "c.npz", "r.npz"))
+    files = ["--source", source_path, "--target", target_path]
+    assert main(["train", *files, *OWN, "--save", str(straight)]) == 0
+    assert main(["train", *files, *SETTINGS, "--epochs", "1", "--checkpoint", str(checkpoint)]) == 0
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--verbose", "0",
+                 "--save", str(resumed)]) == 0
+    for a, b in zip(weights_of(straight), weights_of(resumed)):
+        np.testing.assert_array_equal(a, b)
+    capsys.readouterr()
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for path in (source_path, target_path):
+        os.rename(path, moved / os.path.basename(path))
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "3", "--verbose", "0",
+                 "--source", str(moved / "pairs_source.txt"),
+                 "--target", str(moved / "pairs_target.txt")]) == 0
+    assert load(checkpoint).metadata["data"]["source"] == str(moved / "pairs_source.txt")
+    source_path, target_path = (str(moved / name) for name in ("pairs_source.txt",
+                                                                "pairs_target.txt"))
+    with open(target_path, "a") as more:
+        more.write("1 2 3\n")
+    with open(source_path, "a") as more:
+        more.write("3 2 1 4\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "4"]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq train: error: {source_path} and {target_path} are not the pairs "
+        f"{checkpoint} trained on (they have changed since): the run cannot go on exactly; "
+        f"pass the files it trained on with --source and --target\n")
+    os.remove(source_path)
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "4"]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq train: error: {source_path} is gone: pass --source and --target to "
+        f"where the pairs {checkpoint} trained on are now\n")
+
+
+@pytest.mark.parametrize("sources, targets, options, message", [
+    ("1 2\n3 4 5\n", "1\n2\n", [],
+     "{s} line 2 has 3 tokens and line 1 has 2: the models take sequences of one length "
+     "(pad them to one, as docs/variable_length.md does)"),
+    ("1 2\n3 4\n", "1\n", [],
+     "{s} has 2 lines and {t} 1: expected a target line for every source line"),
+    ("1 2\n3 -4\n", "1\n2\n", [], "{s} line 2: tokens must be 0 or more, got -4"),
+    ("1 2\n3 9\n", "1\n2\n", ["--cardinality", "5"],
+     "{s} line 2: tokens must lie in 0..4, got values from 3 to 9"),
+    ("1 2\n", "1\n", ["--n-in", "2", "--test-samples", "5"],
+     "--n-in, --test-samples describe the reversal task; with --source and --target the "
+     "pairs come from the files (hold some out with --validation-split F)"),
+])
+def test_bad_pair_files_are_named(tmp_path, capsys, sources, targets, options, message):
+    s, t = tmp_path / "s.txt", tmp_path / "t.txt"
+    s.write_text(sources)
+    t.write_text(targets)
+    assert main(["train", "--source", str(s), "--target", str(t), *options]) == 2
+    assert capsys.readouterr().err == (f"npseq2seq train: error: "
+                                       f"{message.format(s=s, t=t)}\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--source", "s.txt"], "train: error: --source and --target go together: "
+                                     "give both files"),
+    (["evaluate", "m.npz", "--target", "t.txt"], "evaluate: error: --source and --target go "
+                                                  "together: give both files"),
+    (["train", "--source", "-", "--target", "-"], "train: error: the sources and the targets "
+                                                  "cannot both come from standard input"),
+])
+def test_source_and_target_go_together(capsys, tmp_path, argv, message):
+    EncoderDecoder(11, 4, seed=0).save(tmp_path / "m.npz")
+    argv = [str(tmp_path / a) if a.endswith((".npz", ".txt")) else a for a in argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"npseq2seq {message}\n"
+
+
+def test_evaluate_refuses_reversal_options_beside_pair_files(tmp_path, capsys):
+    source_path, target_path, *_ = write_pairs(tmp_path, 20)
+    path = tmp_path / "m.npz"
+    EncoderDecoder(8, 4, seed=0).save(path)
+    assert main(["evaluate", str(path), "--source", source_path, "--target", target_path,
+                 "--samples", "5"]) == 2
+    assert capsys.readouterr().err == (
+        "npseq2seq evaluate: error: --samples and --seed make reversal sequences; with "
+        "--source and --target the pairs come from the files\n")
+
+
+def test_a_reversal_checkpoint_refuses_pair_files_on_resume(tmp_path, capsys):
+    checkpoint = tmp_path / "c.npz"
+    assert main(["train", *TINY, "--epochs", "1", "--verbose", "0",
+                 "--checkpoint", str(checkpoint)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "2",
+                 "--source", "s.txt", "--target", "t.txt"]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq train: error: {checkpoint} trained on the reversal task, not on pairs "
+        f"from files: drop --source and --target to go on with it\n")

@@ -4,6 +4,9 @@ Each test here fails when the code moves and the README stays behind."""
 
 import pathlib
 import re
+import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -57,6 +60,23 @@ def subcommands():
     parser = cli.build_parser()
     return next(action.choices for action in parser._actions
                 if isinstance(action.choices, dict))
+
+
+def test_the_own_pairs_example_writes_trains_and_predicts_what_it_says(tmp_path, monkeypatch,
+                                                                      capsys):
+    block = next(text for kind, text in fenced_blocks() if "sorts_in.txt" in text)
+    write, train, predict = block.splitlines()
+    monkeypatch.chdir(tmp_path)
+    code = shlex.split(write)
+    assert code[:2] == ["python", "-c"]
+    subprocess.run([sys.executable, "-c", code[2]], check=True)
+    assert cli.main(shlex.split(train)[1:]) == 0
+    accuracy = re.search(r"Accuracy: (\S+)% on the 2,000 held-out pairs", capsys.readouterr().out)
+    claimed = re.search(r"`Accuracy: (\S+)% on the 2,000 held-out pairs`", README)
+    assert accuracy.group(1) == claimed.group(1)
+    command, wanted = predict.split("# prints: ")
+    assert cli.main(shlex.split(command)[1:]) == 0
+    assert capsys.readouterr().out == wanted + "\n"
 
 
 def test_the_api_example_runs_and_gives_the_shapes_its_comments_say(tmp_path, monkeypatch,

@@ -1,0 +1,91 @@
+"""Integer sequences in text files, a sequence a line: what `predict --input`
+reads, and what `train` and `evaluate` read in pairs with --source and --target.
+
+A line holds integers separated by spaces or commas, in brackets or not:
+'13 28 18', '13, 28, 18' and '[13, 28, 18]' (as train's spot checks print a
+sequence) are the same. A file is UTF-8 (ASCII is that), with or without the
+byte-order mark some Windows editors write first; '-' is standard input.
+"""
+
+import contextlib
+import hashlib
+import re
+import sys
+
+import numpy as np
+
+from .tasks import check_in_range
+
+__all__ = ["read_sequences", "parse_line", "read_pairs", "digest"]
+
+
+def read_sequences(path, n_tokens=None):
+    """The integer sequences of a file, a list a line; every token in
+    0..n_tokens-1 (any token of at least 0 when n_tokens is None)."""
+    name = "standard input" if path == "-" else path
+    stream = (contextlib.nullcontext(sys.stdin) if path == "-" else
+              open(path, encoding="utf-8-sig"))
+    try:
+        with stream as lines:
+            sequences = [parse_line(line.lstrip("\ufeff") if number == 1 else line,
+                                    f"{name} line {number}", n_tokens)
+                         for number, line in enumerate(lines, 1)]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{name} is not UTF-8 text ({error.reason}): "
+                         f"expected lines of integers; save it as UTF-8 or ASCII "
+                         f"(UTF-16, say, is what Windows PowerShell's > writes)") from None
+    if not sequences:
+        raise ValueError(f"{name} holds no sequences: expected a line of integers each")
+    return sequences
+
+
+def parse_line(line, where, n_tokens=None):
+    """[int, ...] from a line such as '13 28 18', '13, 28, 18' or '[13, 28, 18]'."""
+    fields = [field for field in re.split(r"[\s,\[\]]+", line) if field]
+    if not fields:
+        raise ValueError(f"{where} is empty: expected integers separated by spaces or commas")
+    tokens = []
+    for field in fields:
+        try:
+            tokens.append(int(field))
+        except ValueError:
+            raise ValueError(f"{where}: expected integers, got {field!r}") from None
+    if n_tokens is None and min(tokens) < 0:
+        raise ValueError(f"{where}: tokens must be 0 or more, got {min(tokens)}")
+    if n_tokens is not None and (min(tokens) < 0 or max(tokens) >= n_tokens):
+        check_in_range(np.array(tokens), n_tokens, f"{where}: tokens")  # (not an array a line: 8x)
+    return tokens
+
+
+def read_pairs(source_path, target_path, n_tokens=None):
+    """(source (N, T_in), target (N, T_out)) int64 arrays from two files, line k
+    of one the pair of line k of the other. The models take one length for
+    all sources and one for all targets, so each file must keep to one."""
+    if source_path == target_path == "-":
+        raise ValueError("the sources and the targets cannot both come from standard input")
+    sources = read_sequences(source_path, n_tokens)
+    targets = read_sequences(target_path, n_tokens)
+    if len(sources) != len(targets):
+        raise ValueError(f"{source_path} has {len(sources)} lines and {target_path} "
+                         f"{len(targets)}: expected a target line for every source line")
+    return _one_length(sources, source_path), _one_length(targets, target_path)
+
+
+def _one_length(sequences, name):
+    first = len(sequences[0])
+    for number, sequence in enumerate(sequences, 1):
+        if len(sequence) != first:
+            raise ValueError(f"{name} line {number} has {len(sequence)} tokens and line 1 "
+                             f"has {first}: the models take sequences of one length (pad "
+                             f"them to one, as docs/variable_length.md does)")
+    return np.array(sequences, dtype=np.int64)
+
+
+def digest(*arrays):
+    """SHA-256 of the arrays' shapes and values, in hex: the same data or not."""
+    sha = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array, dtype=np.int64)
+        sha.update(repr(array.shape).encode())
+        sha.update(array.tobytes())
+    return sha.hexdigest()
