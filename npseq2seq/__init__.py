@@ -12,7 +12,7 @@ from .tasks import one_hot, one_hot_decode, reversal_task
 from .trace import GradientTrace
 from .losses import accuracy, mean_absolute_error, mean_squared_error, softmax_cross_entropy
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
-from .optimizers import SGD, Adam, RMSprop
+from .optimizers import SGD, Adam, AdamW, RMSprop
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ __all__ = [
     "LSTM", "Dense", "Embedding", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "mean_absolute_error", "accuracy",
     "accuracy_by_step", "confusion_matrix", "most_confused",
-    "Adam", "SGD", "RMSprop", "CSVLogger", "EarlyStopping", "LearningRateScheduler",
+    "Adam", "AdamW", "SGD", "RMSprop", "CSVLogger", "EarlyStopping", "LearningRateScheduler",
     "ModelCheckpoint", "ReduceLROnPlateau",
     "GradientTrace",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers", "gradcheck",

@@ -14,6 +14,13 @@ Keras writes the moment updates in the first form; the two are equal up to
 rounding, and we follow Keras's. (PyTorch adds epsilon after the bias
 correction of v, so it cannot match this to the last bit.)
 
+With amsgrad=True (Keras's option), v_hat = max(v_hat, v) takes v's place in
+the root: the step never grows because v shrank.
+
+Weight decay, any optimizer's `weight_decay` (Keras's; AdamW's default 0.004),
+before each step and apart from the gradient:
+    p    -= p * weight_decay * lr
+
 Gradient clipping, Keras's three kinds (at most one may be set):
     clipnorm          each variable's gradient g scaled to norm clipnorm if
                       above it: g * clipnorm / ||g||
@@ -28,7 +35,7 @@ so that clipnorm clips what Keras's clips.
 
 import numpy as np
 
-__all__ = ["Optimizer", "Adam", "SGD", "RMSprop", "get_optimizer"]
+__all__ = ["Optimizer", "Adam", "AdamW", "SGD", "RMSprop", "get_optimizer"]
 
 
 class Optimizer:
@@ -37,8 +44,11 @@ class Optimizer:
     slot_names = ()
     config_name = None      # the name get_optimizer knows this rule by (subclasses inherit it)
 
-    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None):
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
         self.learning_rate = _positive("learning_rate", learning_rate)
+        self.weight_decay = None if weight_decay is None else _positive("weight_decay",
+                                                                        weight_decay)
         clipping = {"clipnorm": clipnorm, "clipvalue": clipvalue,
                     "global_clipnorm": global_clipnorm}
         if sum(value is not None for value in clipping.values()) > 1:
@@ -75,6 +85,7 @@ class Optimizer:
         grads = self._clip([g for _, g in pairs], variables)
         for index, ((param, _), grad) in enumerate(zip(pairs, grads)):
             slots = {name: arrays[index] for name, arrays in self.slots.items()}
+            self._decay(param, self._scratch[index][0])
             self._update_one(param, grad, slots, self._scratch[index])
 
     def _check_pairs(self, pairs):
@@ -114,7 +125,15 @@ class Optimizer:
         scratch = getattr(self, "_part_scratch", None)
         if scratch is None or scratch[0].shape != param[part].shape:
             scratch = self._part_scratch = (np.empty_like(param[part]), np.empty_like(param[part]))
+        self._decay(param[part], scratch[0])
         self._update_one(param[part], grad[part], slots, scratch)
+
+    def _decay(self, param, scratch):
+        """Keras's weight decay, before each step: p -= p * weight_decay * learning_rate."""
+        if self.weight_decay is not None:
+            np.multiply(param, self.weight_decay, out=scratch)
+            scratch *= self.learning_rate
+            param -= scratch
 
     def _clip(self, grads, variables):
         """The gradients clipped as Keras clips them (copies; the caller's are left)."""
@@ -133,7 +152,7 @@ class Optimizer:
 
     def get_config(self):
         config = {"name": self.config_name, "learning_rate": self.learning_rate,
-                  "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
                   "global_clipnorm": self.global_clipnorm}
         config.update(self._hyperparameters())
         return config
@@ -203,17 +222,24 @@ class Adam(Optimizer):
     tutorial, would become 0 / 0 = NaN).
     """
 
-    slot_names = ("m", "v")
     config_name = "adam"
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm)
+                 amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
         self.beta_1, self.beta_2 = _fraction("beta_1", beta_1), _fraction("beta_2", beta_2)
         self.epsilon = _positive("epsilon", epsilon)
+        self.amsgrad = bool(amsgrad)
+
+    @property
+    def slot_names(self):
+        # amsgrad keeps the largest v so far, v_hat, and divides by its root instead
+        return ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
 
     def _hyperparameters(self):
-        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad}
 
     def _update_one(self, param, grad, slots, scratch):
         m, v, t = slots["m"], slots["v"], self.iterations
@@ -226,11 +252,30 @@ class Adam(Optimizer):
         a -= v
         a *= 1 - self.beta_2
         v += a
+        if self.amsgrad:                     # v_hat = max(v_hat, v), the root's in its place
+            v = np.maximum(slots["v_hat"], v, out=slots["v_hat"])
         np.multiply(m, alpha, out=a)         # p -= (m * alpha) / (sqrt(v) + epsilon)
         np.sqrt(v, out=b)
         b += self.epsilon
         a /= b
         param -= a
+
+
+class AdamW(Adam):
+    """Adam with weight decay, as Keras's AdamW (weight_decay defaults to 0.004).
+
+    The decay is decoupled from the gradient: p -= p * weight_decay * lr before
+    each Adam step (every optimizer here takes weight_decay; this is Adam's
+    default with it).
+    """
+
+    config_name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
+                         clipnorm, clipvalue, global_clipnorm)
 
 
 class SGD(Optimizer):
@@ -242,9 +287,9 @@ class SGD(Optimizer):
     slot_names = ("velocity",)
     config_name = "sgd"
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
         self.momentum, self.nesterov = _fraction("momentum", momentum), bool(nesterov)
 
     def _hyperparameters(self):
@@ -274,8 +319,9 @@ class RMSprop(Optimizer):
     config_name = "rmsprop"
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, clipnorm=None, clipvalue=None, global_clipnorm=None):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm)
+                 centered=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
         self.rho, self.momentum = _fraction("rho", rho), _fraction("momentum", momentum)
         self.epsilon = _positive("epsilon", epsilon)
         self.centered = bool(centered)
@@ -302,7 +348,7 @@ class RMSprop(Optimizer):
         param -= increment
 
 
-OPTIMIZERS = {"adam": Adam, "sgd": SGD, "rmsprop": RMSprop}
+OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}
 
 
 def get_optimizer(optimizer):

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from npseq2seq import SGD, Adam, EncoderDecoder, RMSprop
+from npseq2seq import SGD, Adam, AdamW, EncoderDecoder, RMSprop, load, reversal_task
 from npseq2seq.optimizers import get_optimizer
 
 
@@ -136,6 +136,36 @@ def test_a_config_from_before_global_clipnorm_keeps_its_joint_clipping():
             0.5 if name == kind else None for name in ("clipnorm", "clipvalue", "global_clipnorm")]
 
 
+def test_adamw_is_adam_with_keras_default_weight_decay_and_round_trips_its_config():
+    adamw = AdamW()
+    assert (adamw.weight_decay, adamw.learning_rate, adamw.amsgrad) == (0.004, 0.001, False)
+    again = get_optimizer(AdamW(0.01, weight_decay=0.1, amsgrad=True).get_config())
+    assert type(again) is AdamW
+    assert (again.learning_rate, again.weight_decay, again.amsgrad) == (0.01, 0.1, True)
+
+
+def test_weight_decay_shrinks_a_weight_without_gradient_by_lr_times_decay():
+    p = np.array([2.0, -4.0])
+    SGD(learning_rate=0.5, weight_decay=0.1).update([(p, np.zeros(2))])
+    np.testing.assert_allclose(p, [2.0 * 0.95, -4.0 * 0.95], rtol=1e-15)
+
+
+def test_an_amsgrad_model_resumes_from_its_file_exactly(tmp_path):
+    source, target = reversal_task(64, n_in=4, n_out=2, cardinality=7, seed=0)
+    straight = EncoderDecoder(7, 8, seed=0)
+    straight.fit(source, target, epochs=2, batch_size=16, verbose=0,
+                 optimizer=Adam(0.01, amsgrad=True))
+    first = EncoderDecoder(7, 8, seed=0)
+    first.fit(source, target, epochs=1, batch_size=16, verbose=0,
+              optimizer=Adam(0.01, amsgrad=True))
+    first.save(tmp_path / "m.npz")
+    resumed = load(tmp_path / "m.npz")
+    assert sorted(resumed.optimizer.slots) == ["m", "v", "v_hat"]
+    resumed.fit(source, target, epochs=2, initial_epoch=1, batch_size=16, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 KERAS_TRAINING = os.path.join(os.path.dirname(__file__), "fixtures", "keras_training.npz")
 KERAS_OPTIMIZERS = {      # as tests/fixtures/make_keras_training_fixture.py built Keras's
     "adam": lambda: Adam(),
@@ -145,6 +175,9 @@ KERAS_OPTIMIZERS = {      # as tests/fixtures/make_keras_training_fixture.py bui
     "sgd_clipnorm": lambda: SGD(0.5, clipnorm=0.05),
     "sgd_global_clipnorm": lambda: SGD(0.5, global_clipnorm=0.1),
     "sgd_clipvalue": lambda: SGD(0.5, clipvalue=0.002),
+    "adam_amsgrad": lambda: Adam(0.01, amsgrad=True),
+    "adamw": lambda: AdamW(0.01, weight_decay=0.5),
+    "sgd_weight_decay": lambda: SGD(0.5, momentum=0.5, weight_decay=0.2),
 }
 
 
@@ -214,6 +247,7 @@ def test_get_optimizer_by_name_and_config():
     (lambda: RMSprop(rho=1), r"rho must lie in \[0, 1\), got 1"),
     (lambda: RMSprop(epsilon=float("nan")), r"epsilon must be a positive number, got nan"),
     (lambda: SGD(momentum="0.9"), r"momentum must lie in \[0, 1\), got '0\.9'"),
+    (lambda: AdamW(weight_decay=-0.1), r"weight_decay must be a positive number, got -0\.1"),
 ])
 def test_bad_hyperparameters_are_named(make, message):
     with pytest.raises(ValueError, match=message):
