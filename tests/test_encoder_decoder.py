@@ -307,6 +307,9 @@ def test_validation_data_is_evaluated_after_every_epoch(capsys):
         expected = alone.evaluate(held_source, held_target)
         for name in ("loss", "acc", "seq_acc"):
             assert history.history[f"val_{name}"][epoch] == expected[name]
+            # Python floats, as Keras's: a NumPy scalar prints as np.float64(...)
+            assert type(expected[name]) is float
+        assert all(type(figures[epoch]) is float for figures in history.history.values())
         assert history.history["loss"][epoch] == trained.history["loss"][0]
         assert lines[2 * epoch + 1].endswith(
             f" - acc: {history.history['acc'][epoch]:.4f} - val_loss: {expected['loss']:.4f}"

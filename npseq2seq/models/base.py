@@ -538,7 +538,9 @@ class Seq2SeqModel:
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n, (loss_sum, acc_sum) = len(source), sums.sum(axis=0)
         exact = int(np.count_nonzero(np.all(predicted == tokens, axis=1)))
-        return {"loss": loss_sum / n, "acc": acc_sum / n, "seq_acc": exact / n}, predicted
+        # Python floats, as Keras's (and History's); np.float64 prints as np.float64(...)
+        return {"loss": float(loss_sum / n), "acc": float(acc_sum / n),
+                "seq_acc": exact / n}, predicted
 
     def _scored(self, pair, workspaces):
         """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs."""
