@@ -132,6 +132,22 @@ def test_encode_then_decode_step_reproduces_predict():
     np.testing.assert_array_equal(np.stack(decoded, 1), model.predict(source, n_steps=4))
 
 
+@pytest.mark.parametrize("threads, batch_size", [(1, 512), (2, 7)])
+def test_predict_proba_is_the_decode_step_loops_softmax_in_any_chunks(threads, batch_size):
+    model = ns.EncoderDecoder(11, 8, seed=5)
+    source, _ = ns.reversal_task(40, cardinality=11, seed=5)
+    h, c = model.encode(source)
+    tokens, expected = np.zeros(40, np.int64), []
+    for _ in range(4):
+        probs, (h, c) = model.decode_step(tokens, (h, c))
+        tokens = probs.argmax(axis=1)
+        expected.append(probs)
+    probs = model.predict_proba(source, n_steps=4, threads=threads, batch_size=batch_size)
+    assert probs.shape == (40, 4, 11) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs, np.stack(expected, 1), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(probs.argmax(-1), model.predict(source, n_steps=4))
+
+
 # The stepper and forward make the same operations: the same bits with NumPy 2's
 # OpenBLAS here, but NumPy 1.22's rounds some products by memory layout.
 SAME_OPERATIONS = {np.float32: {"rtol": 1e-5, "atol": 1e-7},

@@ -37,6 +37,10 @@ def test_keras_trained_models_give_keras_numbers(name, cls, activation, extra):
     logits, _ = model._forward(data["source"], data["target"])
     np.testing.assert_allclose(softmax(logits), data["probs"], atol=1e-5)
     np.testing.assert_array_equal(model.predict(data["source"], n_steps=3), data["greedy"])
+    # each greedy step's softmax, as the tutorial's predict_sequence (or, for the
+    # repeat-vector design, Keras's model.predict) returns them
+    np.testing.assert_allclose(model.predict_proba(data["source"], n_steps=3),
+                               data["greedy_probs"], atol=1e-6)
     # far from uniform: the fixture model had really learned something
     assert data["probs"].std() > 0.01
 

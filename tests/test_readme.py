@@ -88,6 +88,8 @@ def test_the_api_example_runs_and_gives_the_shapes_its_comments_say(tmp_path, mo
     names = {}
     exec(compile(code, "README.md (Python API)", "exec"), names)
     assert names["pred"].shape == (1000, 3)
+    assert names["step_probs"].shape == (1000, 3, 51)
+    np.testing.assert_array_equal(names["step_probs"].argmax(-1), names["pred"])
     assert names["seqs"].shape == (1000, 3, 3) and names["log_p"].shape == (1000, 3)
     np.testing.assert_array_equal(names["pred3"], names["seqs"][:, 0])
     assert names["counts"].shape == (51, 51)

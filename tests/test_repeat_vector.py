@@ -63,9 +63,11 @@ def test_output_length_is_fixed():
     for run in (model.fit, model.loss, model.evaluate):
         with pytest.raises(ValueError, match="fixed at n_out=3, got targets of length 2"):
             run(np.ones((2, 4), np.int64), np.ones((2, 2), np.int64))
-    with pytest.raises(ValueError, match="fixed at n_out=3, got n_steps=4"):
-        model.predict(np.ones((2, 4), np.int64), n_steps=4)
+    for run in (model.predict, model.predict_proba):
+        with pytest.raises(ValueError, match="fixed at n_out=3, got n_steps=4"):
+            run(np.ones((2, 4), np.int64), n_steps=4)
     assert model.predict(np.ones((2, 4), np.int64)).shape == (2, 3)
+    assert model.predict_proba(np.ones((2, 4), np.int64), n_steps=3).shape == (2, 3, 7)
 
 
 def test_validation_targets_of_another_length_are_refused_before_training():

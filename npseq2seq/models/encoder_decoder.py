@@ -153,6 +153,19 @@ class EncoderDecoder(Seq2SeqModel):
         return self._in_batches(source, batch_size, threads,
                                 lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces))
 
+    def predict_proba(self, source, n_steps=None, batch_size=512, threads=None):
+        """The greedy decode's probabilities: (N, n_steps, n_features), each step's softmax.
+
+        What the tutorial's predict_sequence returns; their argmax is predict's
+        tokens, as each step's input is the argmax of the step before.
+        Arguments as for predict.
+        """
+        source = self._check_sequences("source", source)
+        n_steps = self._steps(n_steps)
+        return self._in_batches(source, batch_size, threads,
+                                lambda chunk, workspaces: self._greedy_probabilities(
+                                    chunk, n_steps, workspaces))
+
     def beam_search(self, source, beam_width=3, n_steps=None, batch_size=512, threads=None):
         """The beam_width likeliest sequences the search finds for each source.
 
@@ -174,10 +187,11 @@ class EncoderDecoder(Seq2SeqModel):
         return self._in_batches(source, batch_size, threads, lambda chunk, _: beam_search(
             self, chunk, beam_width, n_steps, START_TOKEN))
 
-    def _greedy(self, source, n_steps, ws):
+    def _greedy(self, source, n_steps, ws, probs=None):
         """Encode, then step the decoder on its own argmax; state updated in place.
 
-        ws: {layer name: Workspace} for the buffers.
+        ws: {layer name: Workspace} for the buffers. probs: None, or an
+        (N, n_steps, n_features) array to write each step's softmax into.
         """
         n = source.shape[0]
         tokens = np.full(n, START_TOKEN, np.int64)
@@ -189,7 +203,14 @@ class EncoderDecoder(Seq2SeqModel):
             for t in range(n_steps):
                 step(tokens)
                 tokens = self.dense.apply(h, logits).argmax(axis=-1, out=decoded[:, t])
+                if probs is not None:
+                    probs[:, t] = softmax(logits)
         return decoded
+
+    def _greedy_probabilities(self, source, n_steps, ws):
+        probs = np.empty((len(source), n_steps, self.n_features), self.dtype)
+        self._greedy(source, n_steps, ws, probs)
+        return probs
 
     def _steps(self, n_steps):
         if n_steps is None:

@@ -19,6 +19,7 @@ and that sum flows into the encoder as the gradient on its final h.
 
 import numpy as np
 
+from ..activations import softmax
 from .base import Seq2SeqModel, _count, writes_gradients
 
 __all__ = ["RepeatVectorSeq2Seq"]
@@ -111,8 +112,20 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         """
         _count("beam_width", beam_width)
         source = self._check_sequences("source", source)
+        self._check_steps(n_steps)
+        return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: np.argmax(
+            self._logits(chunk, None, workspaces), axis=-1))
+
+    def predict_proba(self, source, n_steps=None, batch_size=512, threads=None):
+        """Each step's softmax, (N, n_out, n_features): what Keras's model.predict
+        gives for this design. Their argmax is predict's tokens. Arguments as
+        for predict."""
+        source = self._check_sequences("source", source)
+        self._check_steps(n_steps)
+        return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: softmax(
+            self._logits(chunk, None, workspaces)))
+
+    def _check_steps(self, n_steps):
         if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
                              f"got n_steps={n_steps}")
-        return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: np.argmax(
-            self._logits(chunk, None, workspaces), axis=-1))
