@@ -26,7 +26,7 @@ from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
-from .models.base import TrainingInterrupted, training_rows
+from .models.base import DIVERGED_REMEDY, TrainingInterrupted, training_rows
 from .optimizers import Adam
 from .sequence_files import digest, parse_line, read_pairs, read_sequences
 from .tasks import reversal_task
@@ -131,6 +131,7 @@ def positive_number(text):
 COUNT, SEED = at_least(1), at_least(0)
 # train's reversal-task options: None when not given, so that --source can refuse them
 TUTORIAL = {"samples": 100_000, "n_in": 6, "n_out": 3, "cardinality": 51, "test_samples": 1000}
+DEFAULT_LEARNING_RATE = 0.002
 
 
 def _add_task_options(sub, samples, n_in=6, n_out=3, cardinality=51):
@@ -161,9 +162,12 @@ def add_train(commands):
     sub.add_argument("--units", type=COUNT, default=128, help="LSTM units (default 128)")
     sub.add_argument("--epochs", type=at_least(0), default=1, help="epochs (default 1)")
     sub.add_argument("--batch-size", type=COUNT, default=32, help="batch size (default 32)")
-    sub.add_argument("--learning-rate", type=positive_number, default=0.002,
+    sub.add_argument("--learning-rate", type=positive_number,
                      help="Adam's learning rate (default 0.002; Keras's default 0.001 reaches "
                           "98.9-99.2%% exact after one epoch, 0.002 reaches 99.7-100%%)")
+    sub.add_argument("--clipnorm", type=positive_number, metavar="N",
+                     help="clip each weight's gradient to norm N (Keras's Adam(clipnorm=N)), "
+                          "for a run whose loss stops being finite")
     sub.add_argument("--seed", type=SEED, default=1, help="seed for data and weights (default 1)")
     sub.add_argument("--test-samples", type=COUNT, default=1000,
                      help="held-out sequences for the accuracy (default 1000)")
@@ -179,7 +183,9 @@ def add_train(commands):
                      help="save the model to PATH after every epoch and on Ctrl-C")
     sub.add_argument("--resume", metavar="PATH",
                      help="continue the training saved in checkpoint PATH up to --epochs "
-                          "(task, sizes, seed and validation split come from the checkpoint)")
+                          "(task, sizes, seed, validation split and optimizer come from the "
+                          "checkpoint; --learning-rate and --clipnorm, if given, change its "
+                          "optimizer's)")
     sub.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="0 silent, 1 progress bar (default), 2 one line per epoch")
     sub.add_argument("--workers", type=int, choices=(1, 2), default=1,
@@ -200,10 +206,15 @@ def run_train(args):
         source, target = pairs
         test = _held_out(source, target, held_out)
     try:
-        model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
-                  batch_size=setup["batch_size"], verbose=args.verbose, checkpoint=checkpoint,
-                  workers=args.workers, validation_split=held_out, callbacks=stopper,
-                  optimizer=None if args.resume else Adam(learning_rate=args.learning_rate))
+        # a diverging run ends in one line (the FloatingPointError), not NumPy's warnings first
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
+                      batch_size=setup["batch_size"], verbose=args.verbose,
+                      checkpoint=checkpoint, workers=args.workers, validation_split=held_out,
+                      callbacks=stopper, optimizer=_optimizer(args, model))
+    except FloatingPointError as error:     # its advice, in this command's options
+        remedy = "Lower --learning-rate, or clip gradients with --clipnorm 1"
+        raise FloatingPointError(str(error).replace(DIVERGED_REMEDY, remedy)) from None
     except TrainingInterrupted as interrupt:
         if interrupt.checkpoint is None:
             raise
@@ -214,6 +225,21 @@ def run_train(args):
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
+
+
+def _optimizer(args, model):
+    """A new run's Adam; a resumed run's own, with --learning-rate and --clipnorm
+    applied if given (the remedies a run that stopped being finite is told of)."""
+    if not args.resume:
+        rate = DEFAULT_LEARNING_RATE if args.learning_rate is None else args.learning_rate
+        return Adam(learning_rate=rate, clipnorm=args.clipnorm)
+    optimizer = model.optimizer
+    if args.learning_rate is not None:
+        optimizer.learning_rate = args.learning_rate
+    if args.clipnorm is not None:
+        optimizer.clipvalue = optimizer.global_clipnorm = None     # one kind at a time
+        optimizer.clipnorm = args.clipnorm
+    return optimizer
 
 
 def _reversal_data(model):

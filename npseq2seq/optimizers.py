@@ -152,8 +152,8 @@ class Optimizer:
 
     def get_config(self):
         config = {"name": self.config_name, "learning_rate": self.learning_rate,
-                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-                  "global_clipnorm": self.global_clipnorm}
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                  "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
         config.update(self._hyperparameters())
         return config
 

@@ -5,6 +5,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -542,3 +543,28 @@ def test_a_reversal_checkpoint_refuses_pair_files_on_resume(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"npseq2seq train: error: {checkpoint} trained on the reversal task, not on pairs "
         f"from files: drop --source and --target to go on with it\n")
+
+
+def test_a_run_whose_loss_stops_being_finite_is_told_the_commands_remedies(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # NumPy's overflow warnings would print first
+        assert main(["train", *TINY, "--learning-rate", "3e38", "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1                  # one line: no NumPy overflow warnings first
+    assert err.startswith("npseq2seq train: error: the loss stopped being finite")
+    assert err.endswith("Lower --learning-rate, or clip gradients with --clipnorm 1\n")
+
+
+def test_clipnorm_and_a_new_learning_rate_reach_a_fresh_and_a_resumed_run(tmp_path, capsys):
+    checkpoint = tmp_path / "c.npz"
+    assert main(["train", *TINY, "--epochs", "1", "--clipnorm", "2", "--verbose", "0",
+                 "--checkpoint", str(checkpoint)]) == 0
+    first = load(checkpoint).optimizer
+    assert (first.learning_rate, first.clipnorm) == (0.002, 2.0)
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--verbose", "0"]) == 0
+    kept = load(checkpoint).optimizer
+    assert (kept.learning_rate, kept.clipnorm, kept.iterations) == (0.002, 2.0, 2 * 10)
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "3", "--verbose", "0",
+                 "--learning-rate", "0.0005", "--clipnorm", "0.5"]) == 0
+    changed = load(checkpoint).optimizer
+    assert (changed.learning_rate, changed.clipnorm, changed.iterations) == (0.0005, 0.5, 3 * 10)

@@ -502,8 +502,7 @@ class Seq2SeqModel:
         raise FloatingPointError(
             f"the {what} stopped being finite (loss {loss}) in epoch {self.epochs_done + 1}, "
             f"batch {batch + 1}: training stopped, and the weights are those after the last "
-            f"good batch. Lower the learning rate, or clip gradients with "
-            f"optimizer=Adam(clipnorm=1.0)")
+            f"good batch. {DIVERGED_REMEDY}")
 
     def _stop(self, checkpoint, where):
         if checkpoint is not None:
@@ -669,6 +668,10 @@ def _checked_fit_options(epochs, initial_epoch, batch_size, verbose, shuffle, wo
     if checkpoint is not None:
         check_writable(checkpoint)          # now, not after the first epoch
     return counts
+
+
+# what fit's FloatingPointError advises (the command puts it in its own options' terms)
+DIVERGED_REMEDY = "Lower the learning rate, or clip gradients with optimizer=Adam(clipnorm=1.0)"
 
 
 def _checked_callbacks(callbacks, validation):
