@@ -183,11 +183,12 @@ def _two_designs(seed, n_out=3, dtype=np.float32):
             ns.RepeatVectorSeq2Seq(11, 16, n_out, seed=seed, dtype=dtype)]
 
 
-@pytest.mark.parametrize("n", [5, 300])         # the stepper's two layouts
+@pytest.mark.parametrize("n", [1, 5, 300])      # the stepper's paths: one row, two layouts
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("one_hot", [False, True])
 def test_evaluates_logits_are_the_training_forwards(n, dtype, one_hot):
-    """evaluate (and RepeatVectorSeq2Seq.predict) step the layers without caches."""
+    """evaluate (and RepeatVectorSeq2Seq.predict) step the layers without caches;
+    the repeat-vector decoder projects its repeated input once (constant_input)."""
     source, target = ns.reversal_task(n, n_in=6, n_out=3, cardinality=11, seed=3)
     if one_hot:
         source, target = ns.one_hot(source, 11), ns.one_hot(target, 11)

@@ -516,6 +516,26 @@ class LSTM:
             outputs[:, t] = h
         return outputs
 
+    def _outputs_of_repeated(self, x, steps, workspace=None):
+        """forward's outputs (N, steps, u) for the input x (N, D) at every step,
+        from zeros (RepeatVector's decoder): x W + b made once, not each step.
+
+        Called as _outputs is; the same operations on the same numbers, so the
+        same outputs.
+        """
+        n = x.shape[0]
+        outputs = empty(workspace, "outputs", (n, steps, self.units), self.dtype)
+        h, c = (empty(workspace, name, (n, self.units), self.dtype) for name in "hc")
+        step = self.stepper(h, c, workspace, constant_input=x)
+        h.fill(0)
+        c.fill(0)
+        step(from_zero=True)
+        outputs[:, 0] = h
+        for t in range(1, steps):
+            step()
+            outputs[:, t] = h
+        return outputs
+
     def _first_step(self, x_0, h, c, step):
         """The step from the zero state, written into h and c.
 
@@ -535,12 +555,14 @@ class LSTM:
             c.fill(0)
             step(x_0, from_zero=True)
 
-    def stepper(self, h, c, workspace=None):
+    def stepper(self, h, c, workspace=None, constant_input=None):
         """step(x_t) for the state (h, c), each (N, u): advances both in place.
 
         For inference loops: no checks, its buffers taken once, the gates' exp
         without its own errstate, so call it inside np.errstate(over='ignore').
         step(x_t, from_zero=True) says h is all zeros, which skips h @ U.
+        constant_input: None, or the input of every step (N, D), whose
+        x W + b is then made once; step() takes no x_t.
 
         For at least as many sequences as the weights have rows (input
         features and units), z is gate-major (see _gate_major_weights); for
@@ -560,18 +582,31 @@ class LSTM:
             h, c, z, recurrent, tanh_c, scratch = (a[0] for a in (h, c, z, recurrent, tanh_c, scratch))
         gates = tuple(z) if gate_major else split_gates(z)
 
-        def step(x_t, from_zero=False):
+        def project(x_t, out):                          # x_t @ W + b, into out
             if not is_token_array(x_t):
-                np.add(np.matmul(x_t[0] if one else x_t, W, out=z), b, out=z)
+                np.add(np.matmul(x_t[0] if one else x_t, W, out=out), b, out=out)
             elif one:                                   # token t's x_t @ W + b is row t of W, + b
-                np.add(W[x_t[0]], b, out=z)
+                np.add(W[x_t[0]], b, out=out)
             elif table is None:
-                W.take(x_t, axis=0, out=z, mode="clip")     # see _input_projection
-                np.add(z, b, out=z)
+                W.take(x_t, axis=0, out=out, mode="clip")   # see _input_projection
+                np.add(out, b, out=out)
             else:                                       # the rows of W + b (gate by gate)
-                table.take(x_t, axis=-2, out=z, mode="clip")
+                table.take(x_t, axis=-2, out=out, mode="clip")
+
+        projected = None
+        if constant_input is not None:                  # made once, read by every step
+            projected = empty(workspace, "step_projected", shape, self.dtype)
+            projected = projected[0] if one else projected
+            project(constant_input, projected)
+        x_w = z if projected is None else projected     # where a step finds x_t @ W + b
+
+        def step(x_t=None, from_zero=False):
+            if projected is None:
+                project(x_t, z)
             if not from_zero:                           # h @ U is zero when h is
-                np.add(z, np.matmul(h, U, out=recurrent), out=z)
+                np.add(x_w, np.matmul(h, U, out=recurrent), out=z)
+            elif projected is not None:
+                np.copyto(z, projected)
             self._cell(z, gates, c, c, tanh_c, h, scratch, activate)
 
         return step

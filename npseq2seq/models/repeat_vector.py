@@ -83,8 +83,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         workspaces: {layer name: Workspace}."""
         with np.errstate(over="ignore"):            # see LSTM.stepper
             h, _ = self.encoder._final_state(source, workspaces["encoder"])
-            repeated = np.broadcast_to(h[:, None, :], (len(h), self.n_out, self.n_units))
-            outputs = self.decoder._outputs(repeated, None, workspaces["decoder"])
+            # the decoder's input is h at every step: its projection h W + b made once
+            outputs = self.decoder._outputs_of_repeated(h, self.n_out, workspaces["decoder"])
         return self.dense.forward(outputs)[0]
 
     @writes_gradients
