@@ -13,7 +13,7 @@ import numpy as np
 
 from .initializers import make_rng
 
-__all__ = ["reversal_task", "one_hot", "one_hot_decode"]
+__all__ = ["reversal_task", "one_hot", "one_hot_decode", "pad_sequences"]
 
 
 def count(name, value, minimum=1):
@@ -84,3 +84,49 @@ def one_hot_decode(vectors):
     if vectors.ndim < 1 or vectors.shape[-1] < 1:
         raise ValueError(f"one_hot_decode expects (..., n_classes) vectors, got shape {vectors.shape}")
     return np.argmax(vectors, axis=-1)
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0):
+    """Sequences of several lengths as one array (N, maxlen, ...), as Keras's
+    keras.utils.pad_sequences makes it (its defaults and options, the same
+    numbers).
+
+    maxlen      the length of every row: the longest sequence's by default;
+                a longer sequence loses tokens at its start ('pre') or end
+                ('post'), as `truncating` says
+    padding     'pre' puts `value` before a shorter sequence, 'post' after
+    dtype       the array's type (Keras's default, int32; the models take
+                any integer type for tokens)
+
+    Each sequence is a list or array of tokens, or of feature vectors (all of
+    one shape). The models take one length (fit takes no masks): pad with a
+    token the data does not use otherwise (0, in the tutorial), and see
+    docs/variable_length.md for masks that make the padding change nothing.
+    """
+    for name, where in (("padding", padding), ("truncating", truncating)):
+        if where not in ("pre", "post"):
+            raise ValueError(f"{name} must be 'pre' or 'post', got {where!r}")
+    sequences = [_as_sequence(s, index) for index, s in enumerate(sequences)]
+    longest = max((len(s) for s in sequences), default=0)
+    maxlen = longest if maxlen is None else count("maxlen", maxlen)
+    shapes = {s.shape[1:] for s in sequences if len(s)}
+    if len(shapes) > 1:
+        raise ValueError(f"the sequences' elements must have one shape, got "
+                         f"{', '.join(map(str, sorted(shapes)))}")
+    padded = np.full((len(sequences), maxlen, *next(iter(shapes), ())), value, dtype=dtype)
+    for row, s in enumerate(sequences):
+        kept = (s[-maxlen:] if truncating == "pre" else s[:maxlen]) if len(s) else s
+        if padding == "post":
+            padded[row, :len(kept)] = kept
+        elif len(kept):
+            padded[row, -len(kept):] = kept
+    return padded
+
+
+def _as_sequence(sequence, index):
+    try:
+        return np.asarray(sequence) if len(sequence) else np.zeros(0)
+    except TypeError:
+        raise TypeError(f"pad_sequences takes a list of sequences; item {index} is not "
+                        f"one: {sequence!r}") from None

@@ -1,3 +1,6 @@
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -59,3 +62,35 @@ def test_uint64_tokens_become_intp_with_the_same_values():
     indices = ns.tasks.as_indices(tokens)
     assert indices.dtype == np.intp
     np.testing.assert_array_equal(indices, tokens)
+
+
+KERAS_PADDING = os.path.join(os.path.dirname(__file__), "fixtures", "keras_pad_sequences.json")
+with open(KERAS_PADDING) as saved:
+    PAD_CASES = json.load(saved)["cases"]          # make_keras_pad_fixture.py
+
+
+@pytest.mark.parametrize("case", PAD_CASES, ids=lambda case: json.dumps(case["options"]))
+def test_pad_sequences_is_keras_pad_sequences(case):
+    padded = ns.pad_sequences(case["sequences"], **case["options"])
+    assert padded.dtype.name == case["dtype"]
+    np.testing.assert_array_equal(padded, np.array(case["padded"], dtype=case["dtype"]))
+
+
+def test_pad_sequences_takes_arrays_and_an_all_empty_list():
+    rows = [np.array([4, 5]), np.array([], np.int64), np.arange(1, 4)]
+    np.testing.assert_array_equal(ns.pad_sequences(rows, padding="post"),
+                                  [[4, 5, 0], [0, 0, 0], [1, 2, 3]])
+    assert ns.pad_sequences([[], []]).shape == (2, 0)
+
+
+@pytest.mark.parametrize("sequences, options, error, message", [
+    ([[1, 2]], {"padding": "middle"}, ValueError, "padding must be 'pre' or 'post', got 'middle'"),
+    ([[1, 2]], {"truncating": None}, ValueError, "truncating must be 'pre' or 'post', got None"),
+    ([[1, 2]], {"maxlen": 0}, ValueError, "maxlen must be at least 1, got 0"),
+    ([[1, 2], 3], {}, TypeError, "item 1 is not one: 3"),
+    ([[[1, 2]], [[1, 2, 3]]], {}, ValueError,
+     r"the sequences' elements must have one shape, got \(2,\), \(3,\)"),
+])
+def test_pad_sequences_names_what_it_cannot_pad(sequences, options, error, message):
+    with pytest.raises(error, match=message):
+        ns.pad_sequences(sequences, **options)
