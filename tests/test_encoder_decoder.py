@@ -552,8 +552,9 @@ def test_bad_batch_size_is_explained():
                                               r"train on and 0 to validate; each needs at least one"),
     ({"validation_split": 0.2, "validation_data": (np.ones((1, 4), np.int64),) * 2}, ValueError,
      "pass validation_data or validation_split, not both"),
-    ({"validation_data": (np.ones((2, 4), np.int64),) * 3}, ValueError,
-     r"validation_data must be a \(source, target\) pair, got a tuple of 3"),
+    ({"validation_data": (np.ones((2, 4), np.int64),) * 4}, ValueError,
+     r"validation_data must be a \(source, target\) pair or a \(source, target, "
+     r"sample_weight\) triple, got a tuple of 4"),
     ({"validation_data": (np.ones((2, 4), np.int64), np.ones((3, 2), np.int64))}, ValueError,
      "validation source and target must have the same number of samples, got 2 and 3"),
     ({"validation_data": (np.ones((2, 4), np.int64), np.full((2, 2), 7))}, ValueError,

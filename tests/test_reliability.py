@@ -120,9 +120,9 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_weights(tmp_pa
     real = model._train_batch
     calls = []
 
-    def nan_on_third_batch(src, tgt):
+    def nan_on_third_batch(src, tgt, **options):
         calls.append(1)
-        loss, acc = real(src, tgt)
+        loss, acc = real(src, tgt, **options)
         return (float("nan") if len(calls) == 3 else loss), acc
 
     monkeypatch.setattr(model, "_train_batch", nan_on_third_batch)

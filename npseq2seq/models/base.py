@@ -19,6 +19,7 @@ A model subclass provides
 """
 
 import contextlib
+import functools
 import os
 import queue
 import signal
@@ -297,31 +298,33 @@ class Seq2SeqModel:
 
     # -- training -------------------------------------------------------------
 
-    def loss(self, source, target):
+    def loss(self, source, target, sample_weight=None):
         """Mean cross-entropy on a batch (teacher-forced where the model uses it); no gradients,
-        so no caches: memory for the logits and O(N u) besides."""
+        so no caches: memory for the logits and O(N u) besides. sample_weight: as fit's."""
         source, target = self._check_pair(source, target)
         self._check_target_length(target)
+        weights = self._checked_sample_weight(sample_weight, target)
         logits = self._logits(source, target, self._new_workspaces())
-        return softmax_cross_entropy(logits, target)[0]
+        return weighted_cross_entropy(logits, target, weights)[0]
 
-    def loss_and_gradients(self, source, target, trace=False):
+    def loss_and_gradients(self, source, target, trace=False, sample_weight=None):
         """Mean cross-entropy on a batch and dL/d(every weight), in get_weights() order.
 
         trace=True also returns a GradientTrace: the norms of dL/dh_t and
         dL/dc_t at every step of encoder and decoder (gradient flow through
-        time; print it for a table with bars).
+        time; print it for a table with bars). sample_weight: as fit's.
         """
         source, target = self._check_pair(source, target)
+        weights = self._checked_sample_weight(sample_weight, target)
         self._zero_grads_unless_written()
         traces = {"encoder": {}, "decoder": {}} if trace else None
-        loss, _ = self._train_batch(source, target, traces)
+        loss, _ = self._train_batch(source, target, traces, weights=weights)
         grads = [grad.copy() for _, grad in self._param_grad_pairs()]
         if not trace:
             return loss, grads
         return loss, grads, GradientTrace.from_layers(traces, loss, len(source))
 
-    def _train_batch(self, source, target, traces=None, share=1.0):
+    def _train_batch(self, source, target, traces=None, share=1.0, weights=None):
         """Forward and backward on one batch; gradients go into the layers' grads
         (added, or written: see _zero_grads_unless_written).
 
@@ -329,11 +332,12 @@ class Seq2SeqModel:
         traces: None, or {layer name: dict} for the LSTMs' gradient-norm traces.
         share: this batch's fraction of a larger batch (fit's workers train the
         halves of one): the gradients are scaled by it, the loss is not.
+        weights: None, or the batch's sample weights (N, T_out).
         """
         if getattr(self, "_workspaces", None) is None:
             self._workspaces = {name: Workspace() for name in self.layers}
         logits, cache = self._forward(source, target, self._workspaces)
-        loss, dlogits = softmax_cross_entropy(logits, target)
+        loss, dlogits = weighted_cross_entropy(logits, target, weights)
         if share != 1:
             dlogits *= share
         self._backward(dlogits, cache, self._workspaces, traces or {})
@@ -341,7 +345,7 @@ class Seq2SeqModel:
 
     def fit(self, source, target, epochs=1, batch_size=32, shuffle=True, verbose=1,
             optimizer=None, checkpoint=None, workers=1, initial_epoch=0,
-            validation_data=None, validation_split=0.0, callbacks=None):
+            validation_data=None, validation_split=0.0, callbacks=None, sample_weight=None):
         """Train with mini-batches, as Keras's fit: shuffled each epoch, Adam by default.
 
         source      (N, T_in) tokens or (N, T_in, V) one-hot / features
@@ -369,14 +373,21 @@ class Seq2SeqModel:
                     being run). With one usable core it still works, but
                     slower than workers=1 (1.3x here, under taskset -c 0).
         validation_data
-                    a (source, target) pair to evaluate after every epoch:
-                    `evaluate`'s figures on it join the epoch's, as
-                    'val_loss', 'val_acc' and 'val_seq_acc', in History and
-                    on the progress line
+                    a (source, target) pair, or (source, target, sample_weight),
+                    to evaluate after every epoch: `evaluate`'s figures on it
+                    join the epoch's, as 'val_loss', 'val_acc' and
+                    'val_seq_acc', in History and on the progress line
         validation_split
                     a fraction in [0, 1), as Keras's: the last rows of source
-                    and target (before any shuffling) become validation_data
-                    and are not trained on
+                    and target (and sample_weight) before any shuffling
+                    become validation_data and are not trained on
+        sample_weight
+                    None, or weights (N,) (a sequence's, for all its steps) or
+                    (N, T_out) (a step's: 0 leaves padding out), as Keras's:
+                    a batch's loss is sum(w * loss_step) / (its steps), so
+                    weights scale the gradient; 'acc' stays unweighted (Keras
+                    weights only its weighted_metrics). Keras 3 itself takes
+                    per-sequence weights only as (N, 1) for sequence outputs.
         callbacks   a list of objects told of the training's progress, as
                     Keras's (see callbacks.py): ns.EarlyStopping, say. One
                     that sets model.stop_training = True ends fit after the
@@ -387,8 +398,9 @@ class Seq2SeqModel:
         FloatingPointError; the weights stay those of the last good batch.
         """
         source, target = self._check_pair(source, target)
-        source, target, validation = self._held_out(source, target, validation_data,
-                                                    validation_split)
+        weights = self._checked_sample_weight(sample_weight, target)
+        (source, target, weights), validation = self._held_out(
+            (source, target, weights), validation_data, validation_split)
         epochs, initial_epoch, batch_size = _checked_fit_options(
             epochs, initial_epoch, batch_size, verbose, shuffle, workers, checkpoint)
         callbacks = _checked_callbacks(callbacks, validation is not None)
@@ -400,7 +412,8 @@ class Seq2SeqModel:
         _tell(callbacks, "set_model", self)
         _tell(callbacks, "set_params", params)
         _tell(callbacks, "on_train_begin", {})
-        with _ctrl_c_after_batch() as interrupted, self._steps_in(workers, source, target) as step:
+        with _ctrl_c_after_batch() as interrupted, \
+                self._steps_in(workers, source, target, weights) as step:
             for epoch in range(initial_epoch, epochs):
                 _tell(callbacks, "on_epoch_begin", epoch, {})
                 if verbose:
@@ -421,23 +434,24 @@ class Seq2SeqModel:
         return history
 
     @contextlib.contextmanager
-    def _steps_in(self, workers, source, target):
+    def _steps_in(self, workers, source, target, weights):
         """Yields step(order, batch_size, b, source, target) -> (loss, acc): trains batch
         b of the epoch's order and steps the optimizer, in `workers` processes."""
         if workers == 1:
-            yield self._step
+            yield functools.partial(self._step, weights=weights)
             return
         worker = getattr(self, "_worker", None)
         if worker is None or not worker.alive():
             worker = self._worker = TrainingWorker(self)
-        worker.start_fit(source, target, self.optimizer)
+        worker.start_fit(source, target, self.optimizer, weights)
         with blas_threads.single_threaded():        # the other core is the worker's
             yield worker.step
 
-    def _step(self, order, batch_size, b, source, target):
+    def _step(self, order, batch_size, b, source, target, weights=None):
         rows = batch_rows(order, batch_size, b)
         self._zero_grads_unless_written()
-        loss, acc = self._train_batch(source[rows], target[rows])
+        loss, acc = self._train_batch(source[rows], target[rows],
+                                      weights=None if weights is None else weights[rows])
         self._check_finite(loss, b)
         self._update_weights()
         return loss, acc
@@ -467,25 +481,48 @@ class Seq2SeqModel:
                                        f"{self.epochs_done + 1}")
         metrics = {name: total / n for name, total in sums.items()}
         if validation is not None:
-            metrics.update((f"val_{name}", value)
-                           for name, value in self.evaluate(*validation).items())
+            source, target, weights = validation
+            metrics.update((f"val_{name}", value) for name, value
+                           in self.evaluate(source, target, sample_weight=weights).items())
         progress.finish(metrics)
         return metrics
 
-    def _held_out(self, source, target, validation_data, validation_split):
-        """fit's (source, target) to train on, and its validation pair or None."""
+    def _held_out(self, data, validation_data, validation_split):
+        """fit's (source, target, weights) to train on, and its validation
+        (source, target, weights or None), or None."""
         if validation_data is not None and validation_split:
             raise ValueError("pass validation_data or validation_split, not both")
         if validation_data is None:
-            return _split_off(source, target, validation_split)
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            return _split_off(data, validation_split)
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
             given = (f"a {type(validation_data).__name__} of {len(validation_data)}"
                      if isinstance(validation_data, (tuple, list))
                      else type(validation_data).__name__)
-            raise ValueError(f"validation_data must be a (source, target) pair, got {given}")
-        validation = self._check_pair(*validation_data, "validation ")
-        self._check_target_length(validation[1], "validation targets")
-        return source, target, validation
+            raise ValueError(f"validation_data must be a (source, target) pair or a (source, "
+                             f"target, sample_weight) triple, got {given}")
+        source, target = self._check_pair(*validation_data[:2], "validation ")
+        self._check_target_length(target, "validation targets")
+        weights = (self._checked_sample_weight(validation_data[2], target, "validation ")
+                   if len(validation_data) == 3 else None)
+        return data, (source, target, weights)
+
+    def _checked_sample_weight(self, sample_weight, target, what=""):
+        """None, or the weights as (N, T_out) in the model's dtype: one a step."""
+        if sample_weight is None:
+            return None
+        weights = np.asarray(sample_weight)
+        if weights.dtype.kind not in "iuf":
+            raise TypeError(f"{what}sample_weight must be numbers, got dtype {weights.dtype}")
+        n, steps = target.shape[:2]
+        if weights.shape in ((n,), (n, 1)):
+            weights = weights.reshape(n, 1)
+        elif weights.shape != (n, steps):
+            raise ValueError(f"{what}sample_weight must have shape ({n},) (a weight a "
+                             f"sequence) or ({n}, {steps}) (a weight a step), got "
+                             f"{weights.shape}")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError(f"{what}sample_weight must be finite and at least 0")
+        return np.ascontiguousarray(np.broadcast_to(weights, (n, steps)), dtype=self.dtype)
 
     def _check_target_length(self, target, what="targets"):
         """ValueError if the model cannot put out targets of this length (a
@@ -511,18 +548,22 @@ class Seq2SeqModel:
 
     # -- evaluation -----------------------------------------------------------
 
-    def evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None):
+    def evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None,
+                 sample_weight=None):
         """{'loss', 'acc', 'seq_acc'} on held-out data.
 
         loss and acc are Keras's: teacher-forced cross-entropy and per-step
         accuracy. seq_acc is the tutorial's figure: the fraction of sequences
         whose decode (`predict`, greedy or with `beam_width`) equals the
         target exactly. batch_size pairs go through the teacher-forced pass
-        at a time; threads as for predict.
+        at a time; threads as for predict. sample_weight, as fit's, weighs
+        the loss only (as Keras's; acc and seq_acc count every step and
+        sequence).
         """
-        return self._evaluate(source, target, batch_size, beam_width, threads)[0]
+        return self._evaluate(source, target, batch_size, beam_width, threads, sample_weight)[0]
 
-    def _evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None):
+    def _evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None,
+                  sample_weight=None):
         """evaluate's figures, and the decoded sequences they came from (N, T).
 
         The teacher-forced pass goes through chunks of at most batch_size
@@ -531,7 +572,9 @@ class Seq2SeqModel:
         source, target = self._check_pair(source, target)
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
         self._check_target_length(target)
-        sums = self._in_batches((source, target), batch_size, threads, self._scored)
+        weights = self._checked_sample_weight(sample_weight, target)
+        data = (source, target) if weights is None else (source, target, weights)
+        sums = self._in_batches(data, batch_size, threads, self._scored)
         predicted = self.predict(source, n_steps=target.shape[1], beam_width=beam_width,
                                  threads=threads)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
@@ -541,12 +584,13 @@ class Seq2SeqModel:
         return {"loss": float(loss_sum / n), "acc": float(acc_sum / n),
                 "seq_acc": exact / n}, predicted
 
-    def _scored(self, pair, workspaces):
-        """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs."""
-        source, target = pair
+    def _scored(self, data, workspaces):
+        """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs.
+        data: (source, target) or (source, target, sample weights)."""
+        source, target, weights = (*data, None)[:3]
         logits = self._logits(source, target, workspaces)
         rows = len(source)
-        return np.array([[float(softmax_cross_entropy(logits, target)[0]) * rows,
+        return np.array([[float(weighted_cross_entropy(logits, target, weights)[0]) * rows,
                           float(accuracy(logits, target)) * rows]])
 
     # -- inference ----------------------------------------------------------------
@@ -670,6 +714,22 @@ def _checked_fit_options(epochs, initial_epoch, batch_size, verbose, shuffle, wo
     return counts
 
 
+def weighted_cross_entropy(logits, target, weights=None):
+    """(loss, dL/dlogits) of softmax cross-entropy, with Keras's sample weights:
+    sum(w * loss_step) / (the number of steps), so a weight of 2 counts a step
+    twice and 0 leaves it out (the mean is over all steps, as Keras's
+    'sum_over_batch_size'). weights: None (all 1) or (N, T), as the steps."""
+    if weights is None:
+        return softmax_cross_entropy(logits, target)
+    total = float(weights.sum())
+    if total == 0:                  # nothing weighs: Keras's loss is 0, and so its gradient
+        return 0.0, np.zeros_like(logits)
+    loss, dlogits = softmax_cross_entropy(logits, target, mask=weights)   # sum(w l) / sum(w)
+    scale = total / weights.size
+    dlogits *= scale
+    return loss * scale, dlogits
+
+
 # what fit's FloatingPointError advises (the command puts it in its own options' terms)
 DIVERGED_REMEDY = "Lower the learning rate, or clip gradients with optimizer=Adam(clipnorm=1.0)"
 
@@ -716,20 +776,22 @@ def training_rows(n, fraction):
     return int(n * (1 - fraction))
 
 
-def _split_off(source, target, fraction):
-    """(source, target, None), or with fraction > 0 the last rows held out, as
-    Keras's validation_split does: (first rows' source, target, (last rows' pair))."""
+def _split_off(data, fraction):
+    """(data, None), or with fraction > 0 the last rows held out, as Keras's
+    validation_split does: (the first rows of each array, the last rows).
+    data: (source, target, weights or None)."""
     if not (isinstance(fraction, (int, float, np.floating)) and not isinstance(fraction, bool)
             and 0 <= fraction < 1):
         raise ValueError(f"validation_split must be a fraction in [0, 1), got {fraction!r}")
     if not fraction:
-        return source, target, None
-    n = source.shape[0]
+        return data, None
+    n = data[0].shape[0]
     kept = training_rows(n, fraction)
     if not 0 < kept < n:
         raise ValueError(f"validation_split={fraction} of {n} samples leaves {kept} to train "
                          f"on and {n - kept} to validate; each needs at least one")
-    return source[:kept], target[:kept], (source[kept:], target[kept:])
+    return (tuple(None if a is None else a[:kept] for a in data),
+            tuple(None if a is None else a[kept:] for a in data))
 
 
 MIN_SOURCES_PER_THREAD = 256     # two threads of 128 each were 1.0-1.3x as fast as one, of 256 1.5x

@@ -78,15 +78,16 @@ def halves(rows):
     return rows[:first], rows[first:]
 
 
-def train_share(model, source, target, mine, n):
+def train_share(model, source, target, mine, n, weights=None):
     """Zero the gradients (unless the model writes them) and train rows `mine` of
     a batch of n, scaled by their share: (loss, accuracy), each process's half of
-    a batch (0, 0 for no rows)."""
+    a batch (0, 0 for no rows). weights: fit's sample weights, or None."""
     if not len(mine):
         model._zero_grads()
         return 0.0, 0.0
     model._zero_grads_unless_written()
-    return model._train_batch(source[mine], target[mine], share=len(mine) / n)
+    return model._train_batch(source[mine], target[mine], share=len(mine) / n,
+                              weights=None if weights is None else weights[mine])
 
 
 def narrowed(x):
@@ -127,11 +128,11 @@ class TrainingWorker:
         finally:
             _unlink(path)
         self.stats, self._worker_grads, self.slot_arrays = stats, self._arrays[4], self._arrays[5]
-        self._order, self._next_batch = None, None
+        self._order, self._next_batch, self._weights = None, None, None
 
     # -- a fit ------------------------------------------------------------------
 
-    def start_fit(self, source, target, optimizer):
+    def start_fit(self, source, target, optimizer, weights=None):
         """Hand the worker the data and the optimizer; its state moves into shared memory."""
         if optimizer.slots is None:
             optimizer.slots = {name: [np.zeros_like(self.model._flat_params)]
@@ -139,9 +140,9 @@ class TrainingWorker:
         for (name, arrays), shared in zip(sorted(optimizer.slots.items()), self.slot_arrays):
             shared[...] = arrays[0]
             arrays[0] = shared
-        self._send_object(("fit", narrowed(source), narrowed(target), optimizer.get_config(),
-                           sorted(optimizer.slots)))
-        self._order = None
+        self._send_object(("fit", narrowed(source), narrowed(target), weights,
+                           optimizer.get_config(), sorted(optimizer.slots)))
+        self._order, self._weights = None, weights
 
     def step(self, order, batch_size, b, source, target):
         """Train batch b of the epoch's order in the two processes, and step the
@@ -164,7 +165,7 @@ class TrainingWorker:
         model, optimizer = self.model, self.model.optimizer
         mine, n = halves(rows)[0], len(rows)
         self._send(b"g")
-        loss, acc = train_share(model, source, target, mine, n)
+        loss, acc = train_share(model, source, target, mine, n, self._weights)
         own = squared_sum(model._flat_grads)
         self._read_reply(b"h")
         theirs = self.stats
@@ -439,7 +440,7 @@ class _Worker:
 
     def _setup(self, message):
         if message[0] == "fit":
-            _, self.source, self.target, config, slot_names = message
+            _, self.source, self.target, self.weights, config, slot_names = message
             self.optimizer = get_optimizer(config["name"])
             _take_settings(self.optimizer, config)
             self.optimizer.slots = {name: [shared] for name, shared
@@ -452,7 +453,7 @@ class _Worker:
         model = self.model
         rows = batch_rows(self.order, self.batch_size, self.batch)
         n, mine = len(rows), halves(rows)[1]
-        loss, acc = train_share(model, self.source, self.target, mine, n)
+        loss, acc = train_share(model, self.source, self.target, mine, n, self.weights)
         self.stats[:] = loss, acc, squared_sum(model._flat_grads)
         self.batch += 1
         self._reply(b"h")
