@@ -97,7 +97,7 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
                 ('post'), as `truncating` says
     padding     'pre' puts `value` before a shorter sequence, 'post' after
     dtype       the array's type (Keras's default, int32; the models take
-                any integer type for tokens)
+                any integer type for tokens; pass 'float32' for real values)
 
     Each sequence is a list or array of tokens, or of feature vectors (all of
     one shape). The models take one length (fit takes no masks): pad with a
@@ -116,7 +116,7 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
                          f"{', '.join(map(str, sorted(shapes)))}")
     padded = np.full((len(sequences), maxlen, *next(iter(shapes), ())), value, dtype=dtype)
     for row, s in enumerate(sequences):
-        kept = (s[-maxlen:] if truncating == "pre" else s[:maxlen]) if len(s) else s
+        kept = s[-maxlen:] if truncating == "pre" else s[:maxlen]
         if padding == "post":
             padded[row, :len(kept)] = kept
         elif len(kept):

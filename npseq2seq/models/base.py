@@ -481,9 +481,9 @@ class Seq2SeqModel:
                                        f"{self.epochs_done + 1}")
         metrics = {name: total / n for name, total in sums.items()}
         if validation is not None:
-            source, target, weights = validation
-            metrics.update((f"val_{name}", value) for name, value
-                           in self.evaluate(source, target, sample_weight=weights).items())
+            held_source, held_target, held_weights = validation
+            metrics.update((f"val_{name}", value) for name, value in self.evaluate(
+                held_source, held_target, sample_weight=held_weights).items())
         progress.finish(metrics)
         return metrics
 
