@@ -3,6 +3,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npseq2seq import SGD, Adam, AdamW, EncoderDecoder, RMSprop, load, reversal_task
 from npseq2seq.optimizers import get_optimizer
@@ -278,3 +280,22 @@ def test_an_optimizer_refuses_parameters_other_than_those_it_has_state_for():
     optimizer.update([(np.zeros(3), np.ones(3))])
     with pytest.raises(ValueError, match=r"made for parameters of shapes \[\(3,\)\], got \[\(4,\)\]"):
         optimizer.update([(np.zeros(4), np.ones(4))])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 999), limit=st.floats(0.01, 10), sizes=st.lists(st.integers(1, 5),
+                                                                          min_size=1, max_size=4))
+def test_each_clipping_caps_what_it_says_and_keeps_the_direction(seed, limit, sizes):
+    rng = np.random.default_rng(seed)
+    grads = [rng.standard_normal(n) * rng.choice([0.01, 1, 100]) for n in sizes]
+    parts = [[slice(0, n)] for n in sizes]
+    per_weight = SGD(clipnorm=limit)._clip(grads, parts)
+    joint = SGD(global_clipnorm=limit)._clip(grads, parts)
+    by_value = SGD(clipvalue=limit)._clip(grads, parts)
+    total = np.sqrt(sum(g @ g for g in grads))
+    for g, each, together, clipped in zip(grads, per_weight, joint, by_value):
+        norm = np.sqrt(g @ g)
+        np.testing.assert_allclose(each, g * min(1, limit / norm), rtol=1e-12)
+        np.testing.assert_allclose(together, g * min(1, limit / total), rtol=1e-12)
+        assert np.all(np.abs(clipped) <= limit) and np.all(clipped[np.abs(g) <= limit] ==
+                                                             g[np.abs(g) <= limit])

@@ -3,6 +3,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import npseq2seq as ns
 
@@ -94,3 +96,20 @@ def test_pad_sequences_takes_arrays_and_an_all_empty_list():
 def test_pad_sequences_names_what_it_cannot_pad(sequences, options, error, message):
     with pytest.raises(error, match=message):
         ns.pad_sequences(sequences, **options)
+
+
+@settings(max_examples=50, deadline=None)
+@given(lengths=st.lists(st.integers(0, 7), min_size=1, max_size=6),
+       maxlen=st.one_of(st.none(), st.integers(1, 9)),
+       padding=st.sampled_from(["pre", "post"]), truncating=st.sampled_from(["pre", "post"]))
+def test_pad_sequences_keeps_what_fits_where_it_says_and_fills_the_rest(
+        lengths, maxlen, padding, truncating):
+    sequences = [list(range(10 * row + 1, 10 * row + 1 + n)) for row, n in enumerate(lengths)]
+    padded = ns.pad_sequences(sequences, maxlen=maxlen, padding=padding,
+                              truncating=truncating, value=-1)
+    width = max(lengths) if maxlen is None else maxlen
+    assert padded.shape == (len(sequences), width)
+    for row, s in zip(padded, sequences):
+        kept = s[len(s) - min(len(s), width):] if truncating == "pre" else s[:width]
+        filled = [-1] * (width - len(kept))
+        assert row.tolist() == (kept + filled if padding == "post" else filled + kept)
