@@ -3,8 +3,8 @@
 from . import (activations, callbacks, exercises, gradcheck, initializers, losses, metrics,
                optimizers)
 from .layers import LSTM, Dense, Embedding, lstm_step_backward, lstm_step_forward
-from .callbacks import (CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,
-                        ReduceLROnPlateau)
+from .callbacks import (CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
+                        ModelCheckpoint, ReduceLROnPlateau)
 from .io import load, save
 from .keras_files import load_keras_file
 from .models import EncoderDecoder, History, RepeatVectorSeq2Seq, Seq2SeqModel
@@ -23,8 +23,9 @@ __all__ = [
     "LSTM", "Dense", "Embedding", "lstm_step_forward", "lstm_step_backward",
     "softmax_cross_entropy", "mean_squared_error", "mean_absolute_error", "accuracy",
     "accuracy_by_step", "confusion_matrix", "most_confused",
-    "Adam", "AdamW", "SGD", "RMSprop", "CSVLogger", "EarlyStopping", "LearningRateScheduler",
-    "ModelCheckpoint", "ReduceLROnPlateau",
+    "Adam", "AdamW", "SGD", "RMSprop",
+    "CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+    "ReduceLROnPlateau",
     "GradientTrace",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers", "gradcheck",
     "exercises",

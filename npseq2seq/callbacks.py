@@ -8,6 +8,11 @@ fit(callbacks=[...]) calls, on each callback that has them:
                                       settings, steps the batches an epoch
     on_train_begin(logs)              logs: {}
     on_epoch_begin(epoch, logs)       epoch counted from 0; logs: {}
+    on_train_batch_begin(batch, logs) batch counted from 0 in each epoch; logs: {}
+    on_train_batch_end(batch, logs)   logs: the epoch's 'loss' and 'acc' so far
+                                      (as the progress bar shows them);
+                                      on_batch_begin and on_batch_end, Keras's
+                                      older names, serve too
     on_epoch_end(epoch, logs)         logs: the epoch's figures ('loss', 'acc',
                                       and 'val_loss', 'val_acc', 'val_seq_acc'
                                       with validation); what a callback adds
@@ -18,9 +23,10 @@ A callback stops training by setting model.stop_training = True; fit then
 ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
 
 Here: EarlyStopping, LearningRateScheduler, ReduceLROnPlateau,
-ModelCheckpoint and CSVLogger, each following the Keras 3 callback of that
-name (tests/test_callbacks.py checks all but LearningRateScheduler against
-what Keras's own decide or write).
+ModelCheckpoint, CSVLogger and LambdaCallback, each following the Keras 3
+callback of that name (tests/test_callbacks.py checks all but
+LearningRateScheduler and LambdaCallback against what Keras's own decide or
+write, and the order of the calls against a Keras fit's).
 """
 
 import csv
@@ -28,8 +34,8 @@ import numbers
 import os
 import string
 
-__all__ = ["CSVLogger", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
-           "ReduceLROnPlateau"]
+__all__ = ["CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler",
+           "ModelCheckpoint", "ReduceLROnPlateau"]
 
 # the figures fit reports (the val_ ones with validation), and which way is better
 _BETTER = {"loss": "min", "acc": "max", "val_loss": "min", "val_acc": "max", "val_seq_acc": "max"}
@@ -355,6 +361,32 @@ class CSVLogger:
         if self.file is not None and not self.file.closed:
             self.file.close()
         self.writer = None
+
+
+class LambdaCallback:
+    """A callback made of functions, as Keras's: each given function is called
+    at its event with that event's arguments (see the top of this module).
+
+        ns.LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
+
+    Other keyword arguments become attributes, as in Keras (on_batch_end=f,
+    say, Keras's older name for on_train_batch_end).
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **kwargs):
+        self.__dict__.update(kwargs)
+        events = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                  "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                  "on_train_batch_begin": on_train_batch_begin,
+                  "on_train_batch_end": on_train_batch_end}
+        for name, function in events.items():
+            if function is not None:
+                if not callable(function):
+                    raise TypeError(f"{name} must be a function, got "
+                                    f"{type(function).__name__} {function!r}")
+                setattr(self, name, function)
 
 
 def _first_line(path):

@@ -229,13 +229,23 @@ def test_fit_tells_its_callbacks_and_stops_when_one_asks():
 
 class ParamsRecorder:
     def __init__(self):
-        self.seen, self.begun = None, []
+        self.seen, self.begun, self.events = None, [], []
 
     def set_params(self, params):
         self.seen = dict(params)
 
     def on_epoch_begin(self, epoch, logs):
         self.begun.append(epoch)
+        self.events.append(["epoch_begin", epoch])
+
+    def on_epoch_end(self, epoch, logs):
+        self.events.append(["epoch_end", epoch])
+
+    def on_train_batch_begin(self, batch, logs):
+        self.events.append(["batch_begin", batch])
+
+    def on_train_batch_end(self, batch, logs):
+        self.events.append(["batch_end", batch, sorted(logs)])
 
 
 @pytest.mark.parametrize("case", KERAS["fit_params"], ids=lambda case: str(case["settings"]))
@@ -251,6 +261,31 @@ def test_fit_tells_its_settings_as_keras_does(case, capsys):
     assert history.params == case["history_params"]
     assert history.epoch == case["history_epoch"] and recorder.begun == case["epochs_begun"]
     assert (history.model is model) == case["history_model_is_model"]
+    assert recorder.events == case["events"]      # epochs and batches, in Keras's order
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_lambda_callback_is_told_each_batch_the_epochs_figures_so_far(workers, capsys):
+    source, target = ns.reversal_task(100, n_in=4, n_out=2, cardinality=9, seed=2)
+    told = []
+    callback = ns.LambdaCallback(
+        on_train_begin=lambda logs: told.append(("begin", logs)),
+        on_train_batch_end=lambda batch, logs: told.append((batch, logs)),
+        on_epoch_end=lambda epoch, logs: told.append(("epoch", epoch, dict(logs))),
+        on_batch_begin=lambda batch, logs: told.append(("batch begins", batch)))
+    history = ns.EncoderDecoder(9, 4, seed=2).fit(source, target, batch_size=32, verbose=0,
+                                                  callbacks=[callback], workers=workers)
+    assert [entry[0] for entry in told] == ["begin", "batch begins", 0, "batch begins", 1,
+                                            "batch begins", 2, "batch begins", 3, "epoch"]
+    last = told[-2][1]
+    assert last == {"loss": history.history["loss"][0], "acc": history.history["acc"][0]}
+    assert told[-1][2] == last
+
+
+def test_a_lambda_callback_takes_functions_only_and_keeps_other_arguments():
+    with pytest.raises(TypeError, match="on_epoch_end must be a function, got int 3"):
+        ns.LambdaCallback(on_epoch_end=3)
+    assert ns.LambdaCallback(name="mine").name == "mine"
 
 
 @pytest.mark.parametrize("workers", [1, 2])

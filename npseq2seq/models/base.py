@@ -419,7 +419,8 @@ class Seq2SeqModel:
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
-                                          interrupted, checkpoint, step, validation)
+                                          interrupted, checkpoint, step, validation,
+                                          _batch_hooks(callbacks))
                 self.epochs_done += 1
                 _tell(callbacks, "on_epoch_end", epoch, metrics)   # (which may add to it)
                 history.record(epoch, metrics)
@@ -457,7 +458,9 @@ class Seq2SeqModel:
         return loss, acc
 
     def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint,
-                   step, validation):
+                   step, validation, hooks=((), ())):
+        """One epoch's batches (from an interrupted one's next batch): its figures.
+        hooks: the callbacks' (on_train_batch_begin, on_train_batch_end) methods."""
         n = source.shape[0]
         resumed, self.unfinished_epoch = self.unfinished_epoch, None
         if resumed is not None:       # replay the interrupted epoch's shuffle
@@ -468,12 +471,18 @@ class Seq2SeqModel:
         first = 0 if resumed is None else resumed["batches_done"]
         sums = {"loss": 0.0, "acc": 0.0} if resumed is None else dict(resumed["sums"])
         progress = ProgressBar(n_batches, verbose)
+        begins, ends = hooks
         for b in range(first, n_batches):
+            for hook in begins:
+                hook(b, {})
             loss, acc = step(order, batch_size, b, source, target)
             seen = min((b + 1) * batch_size, n)
             rows = seen - b * batch_size
             sums = {"loss": sums["loss"] + loss * rows, "acc": sums["acc"] + acc * rows}
-            progress.update(b + 1, {name: total / seen for name, total in sums.items()})
+            so_far = {name: total / seen for name, total in sums.items()}
+            progress.update(b + 1, so_far)
+            for hook in ends:
+                hook(b, dict(so_far))
             if interrupted.is_set() and b + 1 < n_batches:
                 self.unfinished_epoch = {"shuffle_state": start_state, "batches_done": b + 1,
                                          "sums": sums}
@@ -761,6 +770,17 @@ def _figures_read(callback):
         return callback.figures_read()
     monitor = getattr(callback, "monitor", None)
     return [] if monitor is None else [(f"{type(callback).__name__} monitors", monitor)]
+
+
+def _batch_hooks(callbacks):
+    """The callbacks' (on_train_batch_begin, on_train_batch_end) methods, each
+    a list; Keras's older names on_batch_begin and on_batch_end serve too."""
+    def methods(name, older):
+        found = (getattr(c, name, None) or getattr(c, older, None) for c in callbacks)
+        return [method for method in found if method is not None]
+
+    return (methods("on_train_batch_begin", "on_batch_begin"),
+            methods("on_train_batch_end", "on_batch_end"))
 
 
 def _tell(callbacks, event, *arguments):
