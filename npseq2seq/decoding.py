@@ -40,7 +40,8 @@ def beam_search(model, source, beam_width, n_steps, start_token):
     """
     n = source.shape[0]
     with np.errstate(over="ignore"):                    # see LSTM.stepper
-        h, c = model.encoder._final_state(source)       # (N, u) each, fresh arrays
+        h, c = model.encoder._final_state(source, None,     # (N, u) each, fresh arrays
+                                          model._source_skipped(source))
     scores = np.zeros((n, 1))                           # one beam a source: the empty prefix,
     tokens = np.full((n, 1), start_token, np.int64)     # whose last token is the start token
     sequences = np.empty((n, 1, 0), np.int64)

@@ -481,16 +481,32 @@ class LSTM:
         with np.errstate(over="ignore"):                # see stepper
             return self._final_state(x, workspace)
 
-    def _final_state(self, x, workspace=None):
+    def _final_state(self, x, workspace=None, skipped=None):
         """final_state for input already checked (by the model that owns the layer),
-        called inside np.errstate(over='ignore') (as the stepper is)."""
+        called inside np.errstate(over='ignore') (as the stepper is).
+
+        skipped: None, or (T, N, 1) booleans True at a masked step (see
+        _skipped_steps): there a row keeps its (h, c), as in forward.
+        """
         n = x.shape[0]
         h = empty(workspace, "h", (n, self.units), self.dtype)
         c = empty(workspace, "c", (n, self.units), self.dtype)
         step = self.stepper(h, c, workspace)
         self._first_step(x[:, 0], h, c, step)
+        if skipped is None:
+            for t in range(1, x.shape[1]):
+                step(x[:, t])
+            return h, c
+        h_kept, c_kept = (empty(workspace, name, (n, self.units), self.dtype)
+                          for name in ("h_kept", "c_kept"))
+        np.copyto(h, 0, where=skipped[0])           # masked from the start: still zeros
+        np.copyto(c, 0, where=skipped[0])
         for t in range(1, x.shape[1]):
+            np.copyto(h_kept, h)
+            np.copyto(c_kept, c)
             step(x[:, t])
+            np.copyto(h, h_kept, where=skipped[t])
+            np.copyto(c, c_kept, where=skipped[t])
         return h, c
 
     def _outputs(self, x, state=None, workspace=None):

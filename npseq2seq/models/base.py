@@ -32,7 +32,7 @@ from .. import blas_threads
 from ..initializers import float_dtype, seed_sequence
 from ..io import check_writable
 from ..layers import LSTM, Dense
-from ..layers.lstm import is_token_array, shape_hint
+from ..layers.lstm import _skipped_steps, is_token_array, shape_hint
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
 from ..tasks import checked_indices, count as _count
@@ -75,7 +75,8 @@ class Seq2SeqModel:
 
     layers = {}
 
-    def _build(self, n_features, n_units, decoder_input_dim, recurrent_activation, seed, dtype):
+    def _build(self, n_features, n_units, decoder_input_dim, recurrent_activation, seed, dtype,
+               mask_zero=False):
         """Encoder LSTM, decoder LSTM and Dense, and the state every model keeps.
 
         One seed makes two independent streams: the initial weights (drawn in
@@ -83,6 +84,7 @@ class Seq2SeqModel:
         """
         self.n_features = _count("n_features", n_features, minimum=2)
         self.n_units = _count("n_units", n_units)
+        self.mask_zero = bool(mask_zero)
         self.recurrent_activation, self.seed = recurrent_activation, seed
         self.dtype = dtype = float_dtype(dtype)
         init_seed, shuffle_seed = seed_sequence(seed).spawn(2)
@@ -533,6 +535,18 @@ class Seq2SeqModel:
             raise ValueError(f"{what}sample_weight must be finite and at least 0")
         return np.ascontiguousarray(np.broadcast_to(weights, (n, steps)), dtype=self.dtype)
 
+    def _source_skipped(self, source):
+        """The encoder's masked steps, (T, N, 1) True at token 0, with mask_zero;
+        else (or if no step is masked) None. source: checked."""
+        if not self.mask_zero:
+            return None
+        if not is_token_array(source):
+            raise ValueError(f"this model has mask_zero=True: token 0 of an integer source "
+                             f"is padding. A one-hot or real-valued source (shape "
+                             f"{source.shape}) has no token 0; pass tokens, e.g. "
+                             f"source.argmax(-1) for one-hot rows")
+        return _skipped_steps(source != 0, source.shape[:2])
+
     def _check_target_length(self, target, what="targets"):
         """ValueError if the model cannot put out targets of this length (a
         repeat-vector model's is fixed); any length will do here."""
@@ -617,7 +631,8 @@ class Seq2SeqModel:
 
     def _encoded(self, source, workspaces):
         with np.errstate(over="ignore"):            # see LSTM.stepper
-            h, c = self.encoder._final_state(source, workspaces["encoder"])
+            h, c = self.encoder._final_state(source, workspaces["encoder"],
+                                             self._source_skipped(source))
         return h.copy(), c.copy()                   # the buffers serve the next chunk
 
     def _inference_workspaces(self, thread=0):

@@ -56,22 +56,30 @@ class EncoderDecoder(Seq2SeqModel):
     seed : int or None
         Initial weights and the shuffling order in `fit` both come from it.
     dtype : np.float32 (fast) or np.float64 (gradient checks)
+    mask_zero : bool
+        True: token 0 of a source is padding, which the encoder skips (its
+        (h, c) carried over), as Keras's Embedding(mask_zero=True) or
+        Masking in front of the encoder; sources of several lengths, padded
+        with 0 (ns.pad_sequences), then give each its own final state.
+        Integer sources only. The decoder is not masked: its start token is 0.
     """
 
     def __init__(self, n_features, n_units=128, recurrent_activation="sigmoid", seed=None,
-                 dtype=np.float32):
+                 dtype=np.float32, mask_zero=False):
         # the decoder reads tokens (teacher forcing, then its own predictions)
-        self._build(n_features, n_units, n_features, recurrent_activation, seed, dtype)
+        self._build(n_features, n_units, n_features, recurrent_activation, seed, dtype,
+                    mask_zero)
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units,
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
-                "dtype": self.dtype.name}
+                "dtype": self.dtype.name, "mask_zero": self.mask_zero}
 
     def _flow(self):
         """(layer, type, output shape) in order, for summary."""
         u, v = self.n_units, self.n_features
-        return [("encoder", "LSTM", f"final (h, c): (N, {u}) each"),
+        masked = ", token 0 skipped" if self.mask_zero else ""
+        return [("encoder", "LSTM", f"final (h, c): (N, {u}) each{masked}"),
                 ("decoder", "LSTM", f"(N, T_out, {u}), from the encoder's (h, c)"),
                 ("dense", "Dense", f"(N, T_out, {v}): logits, softmax for probabilities")]
 
@@ -80,7 +88,8 @@ class EncoderDecoder(Seq2SeqModel):
     def _forward(self, source, target, workspaces=None):
         ws = workspaces or {}
         # the layers' _forward: source and target were checked (_check_pair)
-        _, state, encoder_cache = self.encoder._forward(source, None, ws.get("encoder"))
+        _, state, encoder_cache = self.encoder._forward(source, None, ws.get("encoder"),
+                                                        self._source_skipped(source))
         decoder_input = shift_right(target, self.n_features)
         outputs, _, decoder_cache = self.decoder._forward(decoder_input, state, ws.get("decoder"))
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
@@ -91,7 +100,8 @@ class EncoderDecoder(Seq2SeqModel):
 
         workspaces: {layer name: Workspace}."""
         with np.errstate(over="ignore"):            # see LSTM.stepper
-            state = self.encoder._final_state(source, workspaces["encoder"])
+            state = self.encoder._final_state(source, workspaces["encoder"],
+                                              self._source_skipped(source))
             outputs = self.decoder._outputs(shift_right(target, self.n_features), state,
                                             workspaces["decoder"])
         return self.dense.forward(outputs)[0]
@@ -198,7 +208,8 @@ class EncoderDecoder(Seq2SeqModel):
         decoded = np.empty((n, n_steps), np.int64)
         logits = ws["dense"].empty("logits", (n, self.n_features), self.dtype)
         with np.errstate(over="ignore"):            # see LSTM.stepper
-            h, c = self.encoder._final_state(source, ws["encoder"])     # predict checked source
+            h, c = self.encoder._final_state(source, ws["encoder"],     # predict checked source
+                                             self._source_skipped(source))
             step = self.decoder.stepper(h, c, ws["decoder"])
             for t in range(n_steps):
                 step(tokens)

@@ -36,25 +36,26 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         LSTM units in encoder and decoder.
     n_out : int
         Output length, fixed.
-    recurrent_activation, seed, dtype : as for EncoderDecoder.
+    recurrent_activation, seed, dtype, mask_zero : as for EncoderDecoder.
     """
 
     def __init__(self, n_features, n_units=128, n_out=3, recurrent_activation="sigmoid",
-                 seed=None, dtype=np.float32):
+                 seed=None, dtype=np.float32, mask_zero=False):
         self.n_out = _count("n_out", n_out)
         # the decoder reads the encoder's h, repeated: inputs of width n_units
-        self._build(n_features, n_units, n_units, recurrent_activation, seed, dtype)
+        self._build(n_features, n_units, n_units, recurrent_activation, seed, dtype, mask_zero)
         self.target_length = self.n_out
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units, "n_out": self.n_out,
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
-                "dtype": self.dtype.name}
+                "dtype": self.dtype.name, "mask_zero": self.mask_zero}
 
     def _flow(self):
         """(layer, type, output shape) in order, for summary."""
         u, v, n = self.n_units, self.n_features, self.n_out
-        return [("encoder", "LSTM", f"final h: (N, {u})"),
+        masked = ", token 0 skipped" if self.mask_zero else ""
+        return [("encoder", "LSTM", f"final h: (N, {u}){masked}"),
                 ("repeat", "RepeatVector", f"(N, {n}, {u})"),
                 ("decoder", "LSTM", f"(N, {n}, {u}), from zeros"),
                 ("dense", "Dense", f"(N, {n}, {v}): logits, softmax for probabilities")]
@@ -69,7 +70,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
             self._check_target_length(target)
         ws = workspaces or {}
         # the layers' _forward: the source was checked (_check_pair or _check_sequences)
-        _, (h, _), encoder_cache = self.encoder._forward(source, None, ws.get("encoder"))
+        _, (h, _), encoder_cache = self.encoder._forward(source, None, ws.get("encoder"),
+                                                         self._source_skipped(source))
         repeated = np.repeat(h[:, None, :], self.n_out, axis=1)      # RepeatVector
         outputs, _, decoder_cache = self.decoder._forward(repeated, None, ws.get("decoder"))
         logits, dense_cache = self.dense.forward(outputs, ws.get("dense"))
@@ -82,7 +84,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
 
         workspaces: {layer name: Workspace}."""
         with np.errstate(over="ignore"):            # see LSTM.stepper
-            h, _ = self.encoder._final_state(source, workspaces["encoder"])
+            h, _ = self.encoder._final_state(source, workspaces["encoder"],
+                                             self._source_skipped(source))
             # the decoder's input is h at every step: its projection h W + b made once
             outputs = self.decoder._outputs_of_repeated(h, self.n_out, workspaces["decoder"])
         return self.dense.forward(outputs)[0]
