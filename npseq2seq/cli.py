@@ -34,10 +34,11 @@ from .tasks import reversal_task
 MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
 
 
-def build_model(kind, cardinality, units, n_out, seed, dtype=np.float32):
+def build_model(kind, cardinality, units, n_out, seed, dtype=np.float32, mask_zero=False):
     if kind == "repeat-vector":
-        return RepeatVectorSeq2Seq(cardinality, units, n_out, seed=seed, dtype=dtype)
-    return EncoderDecoder(cardinality, units, seed=seed, dtype=dtype)
+        return RepeatVectorSeq2Seq(cardinality, units, n_out, seed=seed, dtype=dtype,
+                                   mask_zero=mask_zero)
+    return EncoderDecoder(cardinality, units, seed=seed, dtype=dtype, mask_zero=mask_zero)
 
 
 def main(argv=None):
@@ -151,8 +152,10 @@ def add_train(commands):
     _add_task_options(sub, samples=100_000)
     sub.add_argument("--source", metavar="FILE",
                      help="train on your own pairs instead: FILE holds a source a line "
-                          "(integers, as predict --input reads them), all of one length; "
-                          "--cardinality then defaults to the largest token + 1")
+                          "(integers, as predict --input reads them); sources of several "
+                          "lengths are padded at the front with 0, which the model then "
+                          "skips (mask_zero), so their tokens start at 1; --cardinality "
+                          "defaults to the largest token + 1")
     sub.add_argument("--target", metavar="FILE",
                      help="with --source: the targets, line k the target of source line k, "
                           "all of one length")
@@ -295,15 +298,16 @@ def _fresh(args):
     """A new model for this run, and the user's pairs (None for the reversal task)."""
     if args.source is None and args.target is None:
         _tutorial_task(args)
-        pairs, n_out, rows = None, args.n_out, args.samples
+        pairs, n_out, rows, masked = None, args.n_out, args.samples, False
         trains_on = {"task": {"n_in": args.n_in, "n_out": args.n_out,
                               "cardinality": args.cardinality}}
     else:
-        pairs = _own_pairs(args)
+        *pairs, masked = _own_pairs(args)
         n_out, rows = pairs[1].shape[1], len(pairs[0])
         trains_on = {"data": {"source": _recorded(args.source), "target": _recorded(args.target),
                               "sha256": digest(*pairs)}}
-    model = build_model(args.model, args.cardinality, args.units, n_out, args.seed)
+    model = build_model(args.model, args.cardinality, args.units, n_out, args.seed,
+                        mask_zero=masked)
     model.metadata.update(trains_on)
     model.metadata["training"] = {"samples": rows, "seed": args.seed,
                                   "test_samples": args.test_samples,
@@ -326,7 +330,8 @@ def _tutorial_task(args):
 
 
 def _own_pairs(args):
-    """--source and --target read; --cardinality set from them if not given."""
+    """(source, target, whether the sources were padded): --source and --target
+    read; --cardinality set from them if not given."""
     if args.source is None or args.target is None:
         raise ValueError("--source and --target go together: give both files")
     given = [name for name in ("samples", "n_in", "n_out", "test_samples")
@@ -336,10 +341,11 @@ def _own_pairs(args):
         raise ValueError(f"{options} describe the reversal task; with --source and --target "
                          f"the pairs come from the files (hold some out with "
                          f"--validation-split F)")
-    pairs = read_pairs(args.source, args.target, args.cardinality)
+    source, target, padded = read_pairs(args.source, args.target, args.cardinality,
+                                        pad_sources=True)
     if args.cardinality is None:
-        args.cardinality = max(2, int(max(pairs[0].max(), pairs[1].max())) + 1)
-    return pairs
+        args.cardinality = max(2, int(max(source.max(), target.max())) + 1)
+    return source, target, padded
 
 
 def _resumed(args):
@@ -364,10 +370,11 @@ def _checkpoint_pairs(args, model):
     data = model.metadata["data"]
     paths = (args.source or data["source"], args.target or data["target"])
     try:
-        pairs = read_pairs(*paths, model.n_features)
+        source, target, _ = read_pairs(*paths, model.n_features, pad_sources=model.mask_zero)
     except FileNotFoundError as error:
         raise ValueError(f"{error.filename} is gone: pass --source and --target to where "
                          f"the pairs {args.resume} trained on are now") from None
+    pairs = source, target
     if digest(*pairs) != data["sha256"]:
         shown = ["standard input" if path == "-" else path for path in paths]
         raise ValueError(f"{shown[0]} and {shown[1]} are not the pairs {args.resume} trained "
@@ -412,7 +419,8 @@ def run_evaluate(args):
         raise ValueError("--samples and --seed make reversal sequences; with --source and "
                          "--target the pairs come from the files")
     else:
-        source, target = read_pairs(args.source, args.target, model.n_features)
+        source, target, _ = read_pairs(args.source, args.target, model.n_features,
+                                       pad_sources=model.mask_zero)
     result, predicted = model._evaluate(source, target, beam_width=args.beam_width)
     print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")

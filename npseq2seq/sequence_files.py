@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from .tasks import check_in_range
+from .tasks import check_in_range, pad_sequences
 
 __all__ = ["read_sequences", "parse_line", "read_pairs", "digest"]
 
@@ -57,10 +57,13 @@ def parse_line(line, where, n_tokens=None):
     return tokens
 
 
-def read_pairs(source_path, target_path, n_tokens=None):
-    """(source (N, T_in), target (N, T_out)) int64 arrays from two files, line k
-    of one the pair of line k of the other. The models take one length for
-    all sources and one for all targets, so each file must keep to one."""
+def read_pairs(source_path, target_path, n_tokens=None, pad_sources=False):
+    """(source (N, T_in), target (N, T_out), padded) from two files, line k of
+    one the pair of line k of the other: int64 arrays, and whether the
+    sources were padded. The targets must keep to one length. So must the
+    sources, unless pad_sources: then sources of several lengths are padded
+    at the front with 0, the token a model with mask_zero=True skips (so none
+    may use 0 itself)."""
     if source_path == target_path == "-":
         raise ValueError("the sources and the targets cannot both come from standard input")
     sources = read_sequences(source_path, n_tokens)
@@ -68,7 +71,9 @@ def read_pairs(source_path, target_path, n_tokens=None):
     if len(sources) != len(targets):
         raise ValueError(f"{source_path} has {len(sources)} lines and {target_path} "
                          f"{len(targets)}: expected a target line for every source line")
-    return _one_length(sources, source_path), _one_length(targets, target_path)
+    padded = pad_sources and len({len(s) for s in sources}) > 1
+    source = _padded(sources, source_path) if padded else _one_length(sources, source_path)
+    return source, _one_length(targets, target_path), padded
 
 
 def _one_length(sequences, name):
@@ -79,6 +84,15 @@ def _one_length(sequences, name):
                              f"has {first}: the models take sequences of one length (pad "
                              f"them to one, as docs/variable_length.md does)")
     return np.array(sequences, dtype=np.int64)
+
+
+def _padded(sequences, name):
+    for number, sequence in enumerate(sequences, 1):
+        if 0 in sequence:
+            raise ValueError(f"{name} line {number} holds token 0, which pads sources of "
+                             f"several lengths (the encoder skips it): number the tokens "
+                             f"from 1")
+    return pad_sequences(sequences, dtype=np.int64)
 
 
 def digest(*arrays):

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from npseq2seq import Adam, EncoderDecoder, load, reversal_task
+from npseq2seq import Adam, EncoderDecoder, load, pad_sequences, reversal_task
 from npseq2seq.cli import build_model, build_parser, main, resume_command
 
 SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
@@ -486,9 +486,12 @@ def test_a_resumed_run_on_pairs_from_files_ends_where_a_straight_one_does(tmp_pa
 
 
 @pytest.mark.parametrize("sources, targets, options, message", [
-    ("1 2\n3 4 5\n", "1\n2\n", [],
-     "{s} line 2 has 3 tokens and line 1 has 2: the models take sequences of one length "
+    ("1 2\n3 4\n", "1\n2 2\n", [],
+     "{t} line 2 has 2 tokens and line 1 has 1: the models take sequences of one length "
      "(pad them to one, as docs/variable_length.md does)"),
+    ("1 2\n3 4 0\n", "1\n2\n", [],
+     "{s} line 2 holds token 0, which pads sources of several lengths (the encoder skips "
+     "it): number the tokens from 1"),
     ("1 2\n3 4\n", "1\n", [],
      "{s} has 2 lines and {t} 1: expected a target line for every source line"),
     ("1 2\n3 -4\n", "1\n2\n", [], "{s} line 2: tokens must be 0 or more, got -4"),
@@ -568,3 +571,33 @@ def test_clipnorm_and_a_new_learning_rate_reach_a_fresh_and_a_resumed_run(tmp_pa
                  "--learning-rate", "0.0005", "--clipnorm", "0.5"]) == 0
     changed = load(checkpoint).optimizer
     assert (changed.learning_rate, changed.clipnorm, changed.iterations) == (0.0005, 0.5, 3 * 10)
+
+
+def test_sources_of_several_lengths_are_padded_and_skipped_as_fit_with_mask_zero(tmp_path,
+                                                                                 capsys):
+    rng = np.random.default_rng(6)
+    sources = [rng.integers(1, 8, rng.integers(3, 7)).tolist() for _ in range(300)]
+    targets = [sorted(s)[:3] for s in sources]            # the three smallest, in order
+    source_path, target_path = tmp_path / "s.txt", tmp_path / "t.txt"
+    source_path.write_text("".join(" ".join(map(str, s)) + "\n" for s in sources))
+    target_path.write_text("".join(" ".join(map(str, t)) + "\n" for t in targets))
+    saved = tmp_path / "m.npz"
+    assert main(["train", "--source", str(source_path), "--target", str(target_path), *OWN,
+                 "--save", str(saved)]) == 0
+    model = load(saved)
+    assert model.mask_zero
+    expected = build_model("encoder-decoder", 8, 16, 3, seed=1, mask_zero=True)
+    padded = pad_sequences(sources, dtype=np.int64)
+    expected.fit(padded, np.array(targets), epochs=2, batch_size=16, verbose=0,
+                 optimizer=Adam(learning_rate=0.01))
+    for ours, theirs in zip(model.get_weights(), expected.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    capsys.readouterr()
+    assert main(["evaluate", str(saved), "--source", str(source_path),
+                 "--target", str(target_path)]) == 0
+    result = expected.evaluate(padded, np.array(targets))
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
+    assert main(["predict", str(saved), "5", "2", "7"]) == 0     # a short source, unpadded
+    assert capsys.readouterr().out.strip() == " ".join(
+        map(str, expected.predict(np.array([[5, 2, 7]]), n_steps=3)[0]))
