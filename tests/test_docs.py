@@ -167,3 +167,6 @@ def test_the_variable_length_example_learns_more_with_the_mask(capsys):
     with_mask, without = names["with_mask"], names["without"]
     assert with_mask > without + 0.05                       # the mask is worth having
     assert f"{with_mask:.1%} with the encoder's mask, {without:.1%} without" in printed
+    from_model = names["from_model"]                        # the models' own two masks
+    assert from_model > without + 0.05
+    assert f"EncoderDecoder(mask_zero=True) with sample_weight: {from_model:.1%}" in printed

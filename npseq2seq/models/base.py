@@ -522,7 +522,7 @@ class Seq2SeqModel:
         if sample_weight is None:
             return None
         weights = np.asarray(sample_weight)
-        if weights.dtype.kind not in "iuf":
+        if weights.dtype.kind not in "biuf":                # booleans: a mask, 1 and 0
             raise TypeError(f"{what}sample_weight must be numbers, got dtype {weights.dtype}")
         n, steps = target.shape[:2]
         if weights.shape in ((n,), (n, 1)):
