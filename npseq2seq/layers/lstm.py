@@ -255,7 +255,7 @@ def _described(value):
     return f"a {type(value).__name__}"
 
 
-def _skipped_steps(mask, shape):
+def skipped_steps(mask, shape):
     """A forward mask (N, T), True at real steps, as (T, N, 1) booleans True at the
     masked ones (time-major, to broadcast over the units); None for no mask or
     one that masks nothing."""
@@ -378,13 +378,13 @@ class LSTM:
         """
         x = self._check_input(x)
         state = None if initial_state is None else self._initial_state(initial_state, len(x))
-        return self._forward(x, state, workspace, _skipped_steps(mask, x.shape[:2]))
+        return self._forward(x, state, workspace, skipped_steps(mask, x.shape[:2]))
 
     def _forward(self, x, state, workspace=None, skipped=None):
         """forward for input already checked (by the model that owns the layer):
         x as _check_input returns it; state None (zeros) or (h0, c0) in the
         layer's dtype, each (N, u); skipped None or (T, N, 1) booleans, True at
-        a masked step (see _skipped_steps)."""
+        a masked step (see skipped_steps)."""
         n, steps = x.shape[:2]
         u, U = self.units, self.params["recurrent_kernel"]
         activate = _gate_activation(self.recurrent_activation, u, self.dtype, gate_major=True)
@@ -486,7 +486,7 @@ class LSTM:
         called inside np.errstate(over='ignore') (as the stepper is).
 
         skipped: None, or (T, N, 1) booleans True at a masked step (see
-        _skipped_steps): there a row keeps its (h, c), as in forward.
+        skipped_steps): there a row keeps its (h, c), as in forward.
         """
         n = x.shape[0]
         h = empty(workspace, "h", (n, self.units), self.dtype)

@@ -32,7 +32,7 @@ from .. import blas_threads
 from ..initializers import float_dtype, seed_sequence
 from ..io import check_writable
 from ..layers import LSTM, Dense
-from ..layers.lstm import _skipped_steps, is_token_array, shape_hint
+from ..layers.lstm import skipped_steps, is_token_array, shape_hint
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
 from ..tasks import checked_indices, count as _count
@@ -545,7 +545,7 @@ class Seq2SeqModel:
                              f"is padding. A one-hot or real-valued source (shape "
                              f"{source.shape}) has no token 0; pass tokens, e.g. "
                              f"source.argmax(-1) for one-hot rows")
-        return _skipped_steps(source != 0, source.shape[:2])
+        return skipped_steps(source != 0, source.shape[:2])
 
     def _check_target_length(self, target, what="targets"):
         """ValueError if the model cannot put out targets of this length (a
