@@ -28,7 +28,7 @@ from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .models.base import DIVERGED_REMEDY, TrainingInterrupted, training_rows
 from .optimizers import Adam
-from .sequence_files import digest, parse_line, read_pairs, read_sequences
+from .sequence_files import digest, file_name, parse_line, read_pairs, read_sequences
 from .tasks import reversal_task
 
 MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
@@ -296,7 +296,7 @@ def _check_lengths(n_in, n_out):
 
 def _fresh(args):
     """A new model for this run, and the user's pairs (None for the reversal task)."""
-    if args.source is None and args.target is None:
+    if not _pair_files_given(args):
         _tutorial_task(args)
         pairs, n_out, rows, masked = None, args.n_out, args.samples, False
         trains_on = {"task": {"n_in": args.n_in, "n_out": args.n_out,
@@ -316,6 +316,14 @@ def _fresh(args):
     return model, args.checkpoint, pairs
 
 
+def _pair_files_given(args):
+    """Whether --source and --target were given (train's and evaluate's); one
+    without the other is an error."""
+    if (args.source is None) != (args.target is None):
+        raise ValueError("--source and --target go together: give both files")
+    return args.source is not None
+
+
 def _recorded(path):
     """A data file's path as a checkpoint keeps it: absolute ('-', standard input, as is)."""
     return path if path == "-" else os.path.abspath(path)
@@ -332,8 +340,6 @@ def _tutorial_task(args):
 def _own_pairs(args):
     """(source, target, whether the sources were padded): --source and --target
     read; --cardinality set from them if not given."""
-    if args.source is None or args.target is None:
-        raise ValueError("--source and --target go together: give both files")
     given = [name for name in ("samples", "n_in", "n_out", "test_samples")
              if getattr(args, name) is not None]
     if given:
@@ -376,7 +382,7 @@ def _checkpoint_pairs(args, model):
                          f"the pairs {args.resume} trained on are now") from None
     pairs = source, target
     if digest(*pairs) != data["sha256"]:
-        shown = ["standard input" if path == "-" else path for path in paths]
+        shown = [file_name(path) for path in paths]
         raise ValueError(f"{shown[0]} and {shown[1]} are not the pairs {args.resume} trained "
                          f"on (they have changed since): the run cannot go on exactly; pass "
                          f"the files it trained on with --source and --target")
@@ -411,10 +417,8 @@ def add_evaluate(commands):
 
 def run_evaluate(args):
     model = load(args.model)
-    if args.source is None and args.target is None:
+    if not _pair_files_given(args):
         source, target = _reversal_sample(args, model)
-    elif args.source is None or args.target is None:
-        raise ValueError("--source and --target go together: give both files")
     elif args.samples is not None or args.seed is not None:
         raise ValueError("--samples and --seed make reversal sequences; with --source and "
                          "--target the pairs come from the files")

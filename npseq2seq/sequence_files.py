@@ -16,13 +16,13 @@ import numpy as np
 
 from .tasks import check_in_range, pad_sequences
 
-__all__ = ["read_sequences", "parse_line", "read_pairs", "digest"]
+__all__ = ["read_sequences", "parse_line", "read_pairs", "digest", "file_name"]
 
 
 def read_sequences(path, n_tokens=None):
     """The integer sequences of a file, a list a line; every token in
     0..n_tokens-1 (any token of at least 0 when n_tokens is None)."""
-    name = "standard input" if path == "-" else path
+    name = file_name(path)
     stream = (contextlib.nullcontext(sys.stdin) if path == "-" else
               open(path, encoding="utf-8-sig"))
     try:
@@ -37,6 +37,11 @@ def read_sequences(path, n_tokens=None):
     if not sequences:
         raise ValueError(f"{name} holds no sequences: expected a line of integers each")
     return sequences
+
+
+def file_name(path):
+    """How a message names the file at `path`: '-' is standard input."""
+    return "standard input" if path == "-" else path
 
 
 def parse_line(line, where, n_tokens=None):
