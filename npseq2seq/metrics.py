@@ -7,6 +7,9 @@ For integer tokens `true` and `predicted` of one shape, e.g. the targets and
     confusion_matrix(true, predicted, V)   counts[i, j]: how often token i came out as j
     most_confused(counts, top)             the largest counts off the diagonal
 
+The first two take `mask=`, True where a step counts, for targets padded to
+one length: the padding after a sequence's end is then left out.
+
 The matrix follows scikit-learn's `confusion_matrix`: rows are the true
 tokens, columns the predicted ones, so its diagonal holds the right answers.
 """
@@ -18,24 +21,35 @@ from .tasks import check_in_range, count
 __all__ = ["accuracy_by_step", "confusion_matrix", "most_confused"]
 
 
-def accuracy_by_step(true, predicted):
+def accuracy_by_step(true, predicted, mask=None):
     """(T,) floats: for each step, the fraction of the N sequences right there.
 
     true, predicted  (N, T) integer tokens
+    mask             None, or (N, T) booleans: only the sequences True at a
+                     step count there (a step none counts at is NaN)
     """
     true, predicted = _token_pair(true, predicted)
     if true.ndim != 2 or true.shape[0] == 0:
         raise ValueError(f"accuracy_by_step expects tokens of shape (samples, steps) with at "
                          f"least one sample, got shape {true.shape}")
-    return np.mean(true == predicted, axis=0)
+    if mask is None:
+        return np.mean(true == predicted, axis=0)
+    mask = _checked_mask(mask, true.shape)
+    right = np.count_nonzero((true == predicted) & mask, axis=0)
+    with np.errstate(invalid="ignore"):                         # 0 / 0: NaN
+        return right / np.count_nonzero(mask, axis=0)
 
 
-def confusion_matrix(true, predicted, n_classes):
+def confusion_matrix(true, predicted, n_classes, mask=None):
     """(n_classes, n_classes) int64 counts: [i, j] is how often true token i was predicted j.
 
     true, predicted  integer tokens of one shape (any), each in 0..n_classes-1
+    mask             None, or booleans of that shape: only the places True count
     """
     true, predicted = _token_pair(true, predicted)
+    if mask is not None:
+        mask = _checked_mask(mask, true.shape)
+        true, predicted = true[mask], predicted[mask]
     n_classes = count("n_classes", n_classes)
     for name, tokens in (("true", true), ("predicted", predicted)):
         check_in_range(tokens, n_classes, f"{name} tokens")
@@ -59,6 +73,14 @@ def most_confused(counts, top=5):
     rows, columns = np.unravel_index(order, mistakes.shape)
     return [(int(i), int(j), int(mistakes[i, j])) for i, j in zip(rows, columns)
             if mistakes[i, j] > 0]
+
+
+def _checked_mask(mask, shape):
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != shape:
+        raise ValueError(f"mask must be booleans of the tokens' shape {shape}, got "
+                         f"{mask.dtype} of shape {mask.shape}")
+    return mask
 
 
 def _token_pair(true, predicted):

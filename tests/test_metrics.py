@@ -74,6 +74,35 @@ def test_accuracy_by_step():
     np.testing.assert_array_equal(ns.accuracy_by_step(true, predicted), [1.0, 0.5, 0.5])
 
 
+def test_accuracy_by_step_counts_only_the_masked_in_sequences():
+    true = np.array([[1, 2, 0], [4, 0, 0], [7, 8, 0]])
+    predicted = np.array([[1, 5, 0], [4, 0, 6], [7, 8, 3]])
+    mask = np.array([[1, 1, 1], [1, 1, 0], [1, 1, 1]], bool)
+    np.testing.assert_array_equal(ns.accuracy_by_step(true, predicted, mask),
+                                  [1.0, 2 / 3, 0.5])
+    nothing_at_the_end = mask.copy()
+    nothing_at_the_end[:, 2] = False
+    assert np.isnan(ns.accuracy_by_step(true, predicted, nothing_at_the_end)[2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(token_pairs(), st.data())
+def test_a_masked_confusion_matrix_counts_the_masked_in_pairs(pair, data):
+    true, predicted, n_classes = pair
+    mask = data.draw(hnp.arrays(bool, true.shape))
+    counts = ns.confusion_matrix(true, predicted, n_classes, mask=mask)
+    assert counts.tolist() == counted_by_hand(true[mask], predicted[mask], n_classes)
+
+
+@pytest.mark.parametrize("mask", [np.ones((2, 2), bool), np.ones((2, 3), int)])
+def test_a_mask_of_another_shape_or_kind_is_named(mask):
+    tokens = np.zeros((2, 3), np.int64)
+    for measure in (ns.accuracy_by_step, lambda t, p, mask: ns.confusion_matrix(t, p, 2, mask)):
+        with pytest.raises(ValueError, match=r"mask must be booleans of the tokens' shape "
+                                             r"\(2, 3\), got"):
+            measure(tokens, tokens, mask=mask)
+
+
 @pytest.mark.parametrize("shape", [(3,), (0, 3), (2, 3, 1)])
 def test_accuracy_by_step_wants_samples_by_steps(shape):
     tokens = np.zeros(shape, np.int64)

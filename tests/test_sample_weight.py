@@ -1,4 +1,5 @@
-"""fit's and evaluate's sample_weight, as Keras's: weighted loss, unweighted accuracy.
+"""fit's and evaluate's sample_weight, as Keras's: weighted loss, unweighted accuracy
+(and seq_acc, ours, compares the weighted steps only).
 
 The Keras numbers come from tests/fixtures/make_keras_sample_weight_fixture.py:
 Keras 3's own fit (validation_split 0.25) and evaluate with weights per
@@ -49,6 +50,22 @@ def test_evaluate_weighs_the_loss_and_not_the_accuracy_as_keras(keras, case):
                                rtol=1e-6)
     unweighted = from_keras(keras).evaluate(keras["source"], keras["target"], batch_size=7)
     assert result["acc"] == unweighted["acc"] and result["loss"] != unweighted["loss"]
+
+
+@pytest.mark.parametrize("design", [ns.EncoderDecoder, ns.RepeatVectorSeq2Seq])
+def test_seq_acc_compares_the_steps_weighing_above_zero_of_the_sequences_that_have_one(design):
+    source, _ = ns.reversal_task(6, n_in=4, n_out=3, cardinality=9, seed=0)
+    model = ns.EncoderDecoder(9, 8, seed=0) if design is ns.EncoderDecoder else design(9, 8, 3)
+    target = model.predict(source, n_steps=3)
+    weights = np.ones((6, 3))
+    target[0, 2], weights[0, 2] = (target[0, 2] + 1) % 9, 0    # wrong where it weighs 0
+    target[1, 0] = (target[1, 0] + 1) % 9                        # wrong where it weighs 1
+    target[2, 1], weights[2] = (target[2, 1] + 1) % 9, 0         # a sequence weighing nothing
+    result = model.evaluate(source, target, sample_weight=weights)
+    assert result["seq_acc"] == 4 / 5
+    assert model.evaluate(source, target)["seq_acc"] == 3 / 6
+    nothing = model.evaluate(source, target, sample_weight=np.zeros(6))["seq_acc"]
+    assert np.isnan(nothing)
 
 
 def test_a_weight_a_sequence_may_be_given_as_n_or_n_by_1():

@@ -580,8 +580,10 @@ class Seq2SeqModel:
         whose decode (`predict`, greedy or with `beam_width`) equals the
         target exactly. batch_size pairs go through the teacher-forced pass
         at a time; threads as for predict. sample_weight, as fit's, weighs
-        the loss only (as Keras's; acc and seq_acc count every step and
-        sequence).
+        the loss (as Keras's; acc counts every step, as Keras's). seq_acc
+        compares the steps that weigh above 0 only, and leaves out the
+        sequences none of whose steps do (NaN if that is all of them): a
+        target mask as sample_weight leaves the padding out.
         """
         return self._evaluate(source, target, batch_size, beam_width, threads, sample_weight)[0]
 
@@ -602,10 +604,9 @@ class Seq2SeqModel:
                                  threads=threads)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n, (loss_sum, acc_sum) = len(source), sums.sum(axis=0)
-        exact = int(np.count_nonzero(np.all(predicted == tokens, axis=1)))
         # Python floats, as Keras's (and History's); np.float64 prints as np.float64(...)
         return {"loss": float(loss_sum / n), "acc": float(acc_sum / n),
-                "seq_acc": exact / n}, predicted
+                "seq_acc": sequence_accuracy(tokens, predicted, weights)}, predicted
 
     def _scored(self, data, workspaces):
         """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs.
@@ -736,6 +737,19 @@ def _checked_fit_options(epochs, initial_epoch, batch_size, verbose, shuffle, wo
     if checkpoint is not None:
         check_writable(checkpoint)          # now, not after the first epoch
     return counts
+
+
+def sequence_accuracy(target, predicted, weights=None):
+    """The fraction of sequences decoded right at every step, as a float.
+    With weights (N, T), only the steps weighing above 0 are compared, and
+    only the sequences with such a step counted (NaN if none is)."""
+    if weights is None:
+        return float(np.mean(np.all(predicted == target, axis=1)))
+    counted = weights > 0
+    right = np.all((predicted == target) | ~counted, axis=1)
+    sequences = np.any(counted, axis=1)
+    n = np.count_nonzero(sequences)
+    return float(np.count_nonzero(right & sequences) / n) if n else float("nan")
 
 
 def weighted_cross_entropy(logits, target, weights=None):
