@@ -17,6 +17,11 @@ the most likely sequence for certain.
 The decoder runs on one row per kept prefix, beam_width rows a source; when
 the beams are chosen again, each row takes the (h, c) of the prefix it
 extends.
+
+With an end token (targets of several lengths), a sequence's probability is
+that of its steps up to and including its end: a beam that has emitted the
+end token can only be extended by it again, at log-probability 0, so a
+short sequence keeps its score while longer ones go on paying for theirs.
 """
 
 import numpy as np
@@ -26,11 +31,14 @@ from .activations import log_softmax
 __all__ = ["beam_search"]
 
 
-def beam_search(model, source, beam_width, n_steps, start_token):
+def beam_search(model, source, beam_width, n_steps, start_token, end_token=None):
     """The beam_width best sequences of n_steps tokens for each source.
 
-    model   an EncoderDecoder
-    source  (N, T_in) tokens or (N, T_in, V) vectors, already checked by the model
+    model      an EncoderDecoder
+    source     (N, T_in) tokens or (N, T_in, V) vectors, already checked by the model
+    end_token  None, or a token that ends a sequence: a beam that has emitted
+               it extends by end_token alone, at no cost (log p 0), so it
+               keeps its score and its later steps repeat end_token
     Returns sequences (N, beam_width, n_steps) int64 and their log-probabilities
     (N, beam_width) float64, best first. Among equal scores the earlier beam
     comes first, then the smaller token (as argmax takes the first maximum);
@@ -45,14 +53,26 @@ def beam_search(model, source, beam_width, n_steps, start_token):
     scores = np.zeros((n, 1))                           # one beam a source: the empty prefix,
     tokens = np.full((n, 1), start_token, np.int64)     # whose last token is the start token
     sequences = np.empty((n, 1, 0), np.int64)
+    ended = np.zeros((n, 1), bool)                      # (the start token ends nothing)
     for _ in range(n_steps):
         log_p = _next_token_log_probs(model, tokens, h, c)
+        if end_token is not None:
+            log_p[ended] = _only(end_token, log_p.shape[-1])
         scores, parents, tokens = _best_extensions(scores, log_p, beam_width)
+        if end_token is not None:
+            ended = np.take_along_axis(ended, parents, axis=1) | (tokens == end_token)
         rows = (np.arange(n)[:, None] * log_p.shape[1] + parents).ravel()
         h, c = h[rows], c[rows]                         # each kept prefix's state
         kept = np.take_along_axis(sequences, parents[:, :, None], axis=1)
         sequences = np.concatenate([kept, tokens[:, :, None]], axis=2)
     return sequences, scores
+
+
+def _only(token, n_features):
+    """The log-probabilities of a step that can only be `token`: 0 there, -inf elsewhere."""
+    log_p = np.full(n_features, -np.inf)
+    log_p[token] = 0.0
+    return log_p
 
 
 def _next_token_log_probs(model, tokens, h, c):

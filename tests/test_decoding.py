@@ -59,6 +59,74 @@ def test_a_beam_of_v_to_the_t_minus_1_finds_the_likeliest_sequence(seed, n_featu
     assert log_probs[0, 0] == pytest.approx(true[best], rel=1e-12)
 
 
+def every_ended_sequence_scored(model, source, n_steps):
+    """The sequences that repeat model.end_token after it, each scored up to
+    and including its first end_token (the steps after it cost nothing)."""
+    everything, _ = every_sequence_scored(model, source, n_steps)
+    end = model.end_token
+    after_end = np.logical_or.accumulate(everything == end, axis=1)
+    ended = everything[np.all((everything == end) | ~after_end, axis=1)]
+    logits, _ = model._forward(np.repeat(source[None], len(ended), axis=0), ended)
+    steps = np.take_along_axis(log_softmax(logits), ended[:, :, None], axis=2)[:, :, 0]
+    counted = np.arange(n_steps) <= np.argmax(np.c_[ended == end, np.ones(len(ended), bool)],
+                                              axis=1)[:, None]
+    return ended, np.where(counted, steps, 0).sum(axis=1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n_features=st.integers(2, 4), n_steps=st.integers(1, 4),
+       end=st.integers(0, 3))
+def test_with_an_end_token_a_wide_beam_scores_each_sequence_up_to_its_end(seed, n_features,
+                                                                          n_steps, end):
+    end = end % n_features
+    model = ns.EncoderDecoder(n_features, 6, seed=seed, dtype=np.float64, end_token=end)
+    source = np.random.default_rng(seed).integers(0, n_features, (1, 3))
+    ended, true = every_ended_sequence_scored(model, source[0], n_steps)
+    width = n_features ** (n_steps - 1)         # every prefix kept: the best are exact
+    found, log_probs = model.beam_search(source, width, n_steps)
+    best = np.argsort(-true, kind="stable")[:width]
+    assert found[0][np.isfinite(log_probs[0])].tolist() == ended[best].tolist()
+    np.testing.assert_allclose(log_probs[0][:len(best)], true[best], rtol=1e-12)
+
+
+def test_predict_repeats_the_end_token_after_a_sequence_ends():
+    source, _ = ns.reversal_task(500, 5, 3, cardinality=5, seed=2)
+    for plain, ending in ((ns.EncoderDecoder(5, 8, seed=3), ns.EncoderDecoder(5, 8, seed=3,
+                                                                              end_token=0)),
+                          (ns.RepeatVectorSeq2Seq(5, 8, 6, seed=3),
+                           ns.RepeatVectorSeq2Seq(5, 8, 6, seed=3, end_token=0))):
+        free, ended = plain.predict(source, n_steps=6), ending.predict(source, n_steps=6)
+        after = np.logical_or.accumulate(free == 0, axis=1) & (free != 0)
+        assert after.any()                                          # the test can fail
+        assert np.all(ended[after] == 0) and np.all(ended[~after] == free[~after])
+
+
+def test_a_beam_search_with_an_end_token_repeats_it_after_each_beams_end():
+    model = ns.EncoderDecoder(5, 8, seed=3, end_token=0)
+    source, _ = ns.reversal_task(200, 5, 3, cardinality=5, seed=2)
+    sequences, _ = model.beam_search(source, 4, n_steps=6)
+    first_end = np.logical_or.accumulate(sequences == 0, axis=2)
+    assert first_end.any() and not first_end.all()
+    assert np.all(sequences[first_end] == 0)
+
+
+@pytest.mark.parametrize("end_token, error, message", [
+    (5, ValueError, "end_token must be a token, 0..4, got 5"),
+    (-1, ValueError, "end_token must be at least 0, got -1"),
+    (True, TypeError, "end_token must be an integer, got bool True"),
+])
+def test_a_bad_end_token_is_named(end_token, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        ns.EncoderDecoder(5, 4, end_token=end_token)
+
+
+def test_the_end_token_is_saved_and_shown(tmp_path):
+    model = ns.RepeatVectorSeq2Seq(6, 4, 3, seed=0, end_token=5)
+    model.save(tmp_path / "m.npz")
+    assert ns.load(tmp_path / "m.npz").end_token == 5 and "end_token=5" in repr(model)
+    assert ns.EncoderDecoder(6, 4).end_token is None
+
+
 @pytest.mark.parametrize("width", [2, 3, 10])
 def test_every_beam_is_scored_by_its_true_log_probability(width):
     model = ns.EncoderDecoder(11, 16, seed=4, dtype=np.float64)

@@ -76,7 +76,7 @@ class Seq2SeqModel:
     layers = {}
 
     def _build(self, n_features, n_units, decoder_input_dim, recurrent_activation, seed, dtype,
-               mask_zero=False):
+               mask_zero=False, end_token=None):
         """Encoder LSTM, decoder LSTM and Dense, and the state every model keeps.
 
         One seed makes two independent streams: the initial weights (drawn in
@@ -85,6 +85,8 @@ class Seq2SeqModel:
         self.n_features = _count("n_features", n_features, minimum=2)
         self.n_units = _count("n_units", n_units)
         self.mask_zero = bool(mask_zero)
+        self.end_token = None if end_token is None else _token("end_token", end_token,
+                                                               self.n_features)
         self.recurrent_activation, self.seed = recurrent_activation, seed
         self.dtype = dtype = float_dtype(dtype)
         init_seed, shuffle_seed = seed_sequence(seed).spawn(2)
@@ -535,6 +537,13 @@ class Seq2SeqModel:
             raise ValueError(f"{what}sample_weight must be finite and at least 0")
         return np.ascontiguousarray(np.broadcast_to(weights, (n, steps)), dtype=self.dtype)
 
+    def _ended(self, decoded):
+        """Decoded tokens (N, T) with every step after a row's end_token set to
+        end_token (in place, and returned); as they are without one."""
+        if self.end_token is not None:
+            decoded[np.logical_or.accumulate(decoded == self.end_token, axis=1)] = self.end_token
+        return decoded
+
     def _source_skipped(self, source):
         """The encoder's masked steps, (T, N, 1) True at token 0, with mask_zero;
         else (or if no step is masked) None. source: checked."""
@@ -737,6 +746,14 @@ def _checked_fit_options(epochs, initial_epoch, batch_size, verbose, shuffle, wo
     if checkpoint is not None:
         check_writable(checkpoint)          # now, not after the first epoch
     return counts
+
+
+def _token(name, value, n_features):
+    """`value` as an int, if it is a token of the vocabulary, 0..n_features-1."""
+    value = _count(name, value, minimum=0)
+    if value >= n_features:
+        raise ValueError(f"{name} must be a token, 0..{n_features - 1}, got {value}")
+    return value
 
 
 def sequence_accuracy(target, predicted, weights=None):

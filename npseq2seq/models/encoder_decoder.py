@@ -62,18 +62,25 @@ class EncoderDecoder(Seq2SeqModel):
         Masking in front of the encoder; sources of several lengths, padded
         with 0 (ns.pad_sequences), then give each its own final state.
         Integer sources only. The decoder is not masked: its start token is 0.
+    end_token : int or None
+        The token that ends a target, for targets of several lengths padded
+        after their end (docs/variable_length.md): predict then repeats it
+        after a decoded sequence's end, and beam_search ends a beam there (it
+        keeps its score). Training is unchanged: weigh the padding out with
+        fit's sample_weight.
     """
 
     def __init__(self, n_features, n_units=128, recurrent_activation="sigmoid", seed=None,
-                 dtype=np.float32, mask_zero=False):
+                 dtype=np.float32, mask_zero=False, end_token=None):
         # the decoder reads tokens (teacher forcing, then its own predictions)
         self._build(n_features, n_units, n_features, recurrent_activation, seed, dtype,
-                    mask_zero)
+                    mask_zero, end_token)
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units,
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
-                "dtype": self.dtype.name, "mask_zero": self.mask_zero}
+                "dtype": self.dtype.name, "mask_zero": self.mask_zero,
+                "end_token": self.end_token}
 
     def _flow(self):
         """(layer, type, output shape) in order, for summary."""
@@ -160,8 +167,9 @@ class EncoderDecoder(Seq2SeqModel):
             return self.beam_search(source, beam_width, n_steps, batch_size, threads)[0][:, 0]
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
-        return self._in_batches(source, batch_size, threads,
-                                lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces))
+        return self._ended(self._in_batches(
+            source, batch_size, threads,
+            lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces)))
 
     def predict_proba(self, source, n_steps=None, batch_size=512, threads=None):
         """The greedy decode's probabilities: (N, n_steps, n_features), each step's softmax.
@@ -185,7 +193,9 @@ class EncoderDecoder(Seq2SeqModel):
         (barring exactly equal scores); from n_features ** (n_steps - 1) on, the
         likeliest sequence for certain (see decoding.py). batch_size sources go
         through at a time (on beam_width decoder rows each), in threads as in
-        predict.
+        predict. With the model's end_token, a beam that emits it has ended:
+        it keeps its score and repeats end_token (so sequences of several
+        lengths compete by their probability up to their end).
         """
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
@@ -195,7 +205,7 @@ class EncoderDecoder(Seq2SeqModel):
                              f"n_features ** n_steps = {self.n_features ** n_steps}, "
                              f"got {beam_width}")
         return self._in_batches(source, batch_size, threads, lambda chunk, _: beam_search(
-            self, chunk, beam_width, n_steps, START_TOKEN))
+            self, chunk, beam_width, n_steps, START_TOKEN, self.end_token))
 
     def _greedy(self, source, n_steps, ws, probs=None):
         """Encode, then step the decoder on its own argmax; state updated in place.

@@ -36,20 +36,22 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         LSTM units in encoder and decoder.
     n_out : int
         Output length, fixed.
-    recurrent_activation, seed, dtype, mask_zero : as for EncoderDecoder.
+    recurrent_activation, seed, dtype, mask_zero, end_token : as for EncoderDecoder.
     """
 
     def __init__(self, n_features, n_units=128, n_out=3, recurrent_activation="sigmoid",
-                 seed=None, dtype=np.float32, mask_zero=False):
+                 seed=None, dtype=np.float32, mask_zero=False, end_token=None):
         self.n_out = _count("n_out", n_out)
         # the decoder reads the encoder's h, repeated: inputs of width n_units
-        self._build(n_features, n_units, n_units, recurrent_activation, seed, dtype, mask_zero)
+        self._build(n_features, n_units, n_units, recurrent_activation, seed, dtype, mask_zero,
+                    end_token)
         self.target_length = self.n_out
 
     def get_config(self):
         return {"n_features": self.n_features, "n_units": self.n_units, "n_out": self.n_out,
                 "recurrent_activation": self.recurrent_activation, "seed": self.seed,
-                "dtype": self.dtype.name, "mask_zero": self.mask_zero}
+                "dtype": self.dtype.name, "mask_zero": self.mask_zero,
+                "end_token": self.end_token}
 
     def _flow(self):
         """(layer, type, output shape) in order, for summary."""
@@ -116,8 +118,9 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         _count("beam_width", beam_width)
         source = self._check_sequences("source", source)
         self._check_steps(n_steps)
-        return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: np.argmax(
-            self._logits(chunk, None, workspaces), axis=-1))
+        return self._ended(self._in_batches(
+            source, batch_size, threads,
+            lambda chunk, workspaces: np.argmax(self._logits(chunk, None, workspaces), axis=-1)))
 
     def predict_proba(self, source, n_steps=None, batch_size=512, threads=None):
         """Each step's softmax, (N, n_out, n_features): what Keras's model.predict
