@@ -26,19 +26,23 @@ from .io import check_writable, load, read_npz, torch_to_keras, write_atomically
 from .keras_files import load_keras_file
 from .metrics import accuracy_by_step, confusion_matrix, most_confused
 from .models import EncoderDecoder, RepeatVectorSeq2Seq
-from .models.base import DIVERGED_REMEDY, TrainingInterrupted, training_rows
+from .models.base import DIVERGED_REMEDY, TrainingInterrupted, sequence_accuracy, training_rows
 from .optimizers import Adam
-from .sequence_files import digest, file_name, parse_line, read_pairs, read_sequences
+from .sequence_files import (counted_steps, digest, file_name, parse_line, read_pairs,
+                             read_sequences, several_lengths, source_array, target_array)
 from .tasks import reversal_task
 
 MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
+END = 0     # what ends each target of a --target file whose targets have several lengths
 
 
-def build_model(kind, cardinality, units, n_out, seed, dtype=np.float32, mask_zero=False):
+def build_model(kind, cardinality, units, n_out, seed, dtype=np.float32, mask_zero=False,
+                end_token=None):
     if kind == "repeat-vector":
         return RepeatVectorSeq2Seq(cardinality, units, n_out, seed=seed, dtype=dtype,
-                                   mask_zero=mask_zero)
-    return EncoderDecoder(cardinality, units, seed=seed, dtype=dtype, mask_zero=mask_zero)
+                                   mask_zero=mask_zero, end_token=end_token)
+    return EncoderDecoder(cardinality, units, seed=seed, dtype=dtype, mask_zero=mask_zero,
+                          end_token=end_token)
 
 
 def main(argv=None):
@@ -157,8 +161,9 @@ def add_train(commands):
                           "skips (mask_zero), so their tokens start at 1; --cardinality "
                           "defaults to the largest token + 1")
     sub.add_argument("--target", metavar="FILE",
-                     help="with --source: the targets, line k the target of source line k, "
-                          "all of one length")
+                     help="with --source: the targets, line k the target of source line k; "
+                          "targets of several lengths each end with token 0, which the model "
+                          "learns to put out and predict stops at, so their tokens start at 1")
     sub.add_argument("--model", choices=sorted(MODELS), default="encoder-decoder",
                      help="encoder-decoder (the tutorial's, default): (h, c) handed over, "
                           "teacher forcing; repeat-vector: the encoder's h repeated n_out times")
@@ -208,13 +213,15 @@ def run_train(args):
     else:
         source, target = pairs
         test = _held_out(source, target, held_out)
+    weights = _counted(model, target)
     try:
         # a diverging run ends in one line (the FloatingPointError), not NumPy's warnings first
         with np.errstate(over="ignore", invalid="ignore"):
             model.fit(source, target, epochs=args.epochs, initial_epoch=model.epochs_done,
                       batch_size=setup["batch_size"], verbose=args.verbose,
                       checkpoint=checkpoint, workers=args.workers, validation_split=held_out,
-                      callbacks=stopper, optimizer=_optimizer(args, model))
+                      callbacks=stopper, optimizer=_optimizer(args, model),
+                      sample_weight=weights)
     except FloatingPointError as error:     # its advice, in this command's options
         remedy = "Lower --learning-rate, or clip gradients with --clipnorm 1"
         raise FloatingPointError(str(error).replace(DIVERGED_REMEDY, remedy)) from None
@@ -298,16 +305,16 @@ def _fresh(args):
     """A new model for this run, and the user's pairs (None for the reversal task)."""
     if not _pair_files_given(args):
         _tutorial_task(args)
-        pairs, n_out, rows, masked = None, args.n_out, args.samples, False
+        pairs, n_out, rows, masked, end = None, args.n_out, args.samples, False, None
         trains_on = {"task": {"n_in": args.n_in, "n_out": args.n_out,
                               "cardinality": args.cardinality}}
     else:
-        *pairs, masked = _own_pairs(args)
+        *pairs, masked, end = _own_pairs(args)
         n_out, rows = pairs[1].shape[1], len(pairs[0])
         trains_on = {"data": {"source": _recorded(args.source), "target": _recorded(args.target),
                               "sha256": digest(*pairs)}}
     model = build_model(args.model, args.cardinality, args.units, n_out, args.seed,
-                        mask_zero=masked)
+                        mask_zero=masked, end_token=end)
     model.metadata.update(trains_on)
     model.metadata["training"] = {"samples": rows, "seed": args.seed,
                                   "test_samples": args.test_samples,
@@ -338,8 +345,9 @@ def _tutorial_task(args):
 
 
 def _own_pairs(args):
-    """(source, target, whether the sources were padded): --source and --target
-    read; --cardinality set from them if not given."""
+    """(source, target, whether the sources were padded, the targets' end token
+    or None): --source and --target read; --cardinality set from them if not
+    given."""
     given = [name for name in ("samples", "n_in", "n_out", "test_samples")
              if getattr(args, name) is not None]
     if given:
@@ -347,11 +355,27 @@ def _own_pairs(args):
         raise ValueError(f"{options} describe the reversal task; with --source and --target "
                          f"the pairs come from the files (hold some out with "
                          f"--validation-split F)")
-    source, target, padded = read_pairs(args.source, args.target, args.cardinality,
-                                        pad_sources=True)
+    sources, targets = read_pairs(args.source, args.target, args.cardinality)
+    end = END if several_lengths(targets) else None
+    source = source_array(sources, args.source, padded=True)
+    target = target_array(targets, args.target, end)
     if args.cardinality is None:
         args.cardinality = max(2, int(max(source.max(), target.max())) + 1)
-    return source, target, padded
+    return source, target, several_lengths(sources), end
+
+
+def _pairs_for(model, source_path, target_path):
+    """(source, target) from two files, read as the model was trained: sources
+    padded if it has mask_zero, targets ended if it has an end_token."""
+    sources, targets = read_pairs(source_path, target_path, model.n_features)
+    return (source_array(sources, source_path, padded=model.mask_zero),
+            target_array(targets, target_path, model.end_token, model.target_length))
+
+
+def _counted(model, target):
+    """fit's and evaluate's sample_weight: the steps up to each target's end
+    for a model with an end token, else None (every step)."""
+    return None if model.end_token is None else counted_steps(target, model.end_token)
 
 
 def _resumed(args):
@@ -376,7 +400,7 @@ def _checkpoint_pairs(args, model):
     data = model.metadata["data"]
     paths = (args.source or data["source"], args.target or data["target"])
     try:
-        source, target, _ = read_pairs(*paths, model.n_features, pad_sources=model.mask_zero)
+        source, target = _pairs_for(model, *paths)
     except FileNotFoundError as error:
         raise ValueError(f"{error.filename} is gone: pass --source and --target to where "
                          f"the pairs {args.resume} trained on are now") from None
@@ -392,10 +416,24 @@ def _checkpoint_pairs(args, model):
 
 def report_accuracy(model, source, target, label=None, spot_checks=10):
     predicted = model.predict(source, n_steps=target.shape[1])
-    exact = np.all(predicted == target, axis=1)
-    print(f"Accuracy: {100 * exact.mean():.2f}%" + (f" {label}" if label else ""))
+    exact = sequence_accuracy(target, predicted, _counted(model, target))
+    print(f"Accuracy: {100 * exact:.2f}%" + (f" {label}" if label else ""))
     for x, y, yhat in zip(source[:spot_checks], target, predicted):
-        print(f"X={x.tolist()} y={y.tolist()}, yhat={yhat.tolist()}")
+        print(f"X={_as_given(model, x)} y={_until_end(model, y)}, "
+              f"yhat={_until_end(model, yhat)}")
+
+
+def _as_given(model, source):
+    """A source as its file gave it: without the padding a mask_zero model skips."""
+    return (source[source != 0] if model.mask_zero else source).tolist()
+
+
+def _until_end(model, tokens):
+    """The tokens of a target or decode before its first end token, as a list."""
+    tokens = tokens.tolist()
+    if model.end_token in tokens:
+        return tokens[:tokens.index(model.end_token)]
+    return tokens
 
 
 # -- evaluate, predict ---------------------------------------------------------------
@@ -423,12 +461,15 @@ def run_evaluate(args):
         raise ValueError("--samples and --seed make reversal sequences; with --source and "
                          "--target the pairs come from the files")
     else:
-        source, target, _ = read_pairs(args.source, args.target, model.n_features,
-                                       pad_sources=model.mask_zero)
-    result, predicted = model._evaluate(source, target, beam_width=args.beam_width)
-    print(f"loss {result['loss']:.4f} - acc {result['acc']:.4f} - seq_acc {result['seq_acc']:.4f}")
+        source, target = _pairs_for(model, args.source, args.target)
+    counted = _counted(model, target)
+    result, predicted = model._evaluate(source, target, beam_width=args.beam_width,
+                                        sample_weight=counted)
+    # acc, Keras's, counts every step; after an end token those are padding
+    acc = "" if counted is not None else f" - acc {result['acc']:.4f}"
+    print(f"loss {result['loss']:.4f}{acc} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")
-    report_mistakes(target, predicted, model.n_features)
+    report_mistakes(target, predicted, model.n_features, counted)
 
 
 def _reversal_sample(args, model):
@@ -444,11 +485,13 @@ def _reversal_sample(args, model):
     return reversal_task(samples, seed=12345 if args.seed is None else args.seed, **task)
 
 
-def report_mistakes(target, predicted, n_classes, top=5):
-    """Where the decodes go wrong: each step's accuracy and the commonest swaps."""
-    by_step = " ".join(f"{100 * a:.2f}%" for a in accuracy_by_step(target, predicted))
+def report_mistakes(target, predicted, n_classes, counted=None, top=5):
+    """Where the decodes go wrong: each step's accuracy and the commonest swaps
+    (on the counted steps only, if given)."""
+    by_step = " ".join("-" if np.isnan(a) else f"{100 * a:.2f}%"     # NaN: none that long
+                       for a in accuracy_by_step(target, predicted, counted))
     print(f"By step: {by_step}")
-    mistakes = most_confused(confusion_matrix(target, predicted, n_classes), top)
+    mistakes = most_confused(confusion_matrix(target, predicted, n_classes, counted), top)
     listed = ", ".join(f"{i} as {j} ({times})" for i, j, times in mistakes)
     print(f"Commonest mistakes (true as predicted, times): {listed or 'none'}")
 
@@ -464,7 +507,10 @@ def add_predict(commands):
                      help="decode each line of FILE instead (- for standard input): integers "
                           "separated by spaces or commas, any length a line, UTF-8 or ASCII; "
                           "prints one line each, in order")
-    sub.add_argument("--steps", type=COUNT, help="output length (default: the trained length)")
+    sub.add_argument("--steps", type=COUNT,
+                     help="output length (default: the trained length; for a model trained "
+                          "on targets of several lengths, the most steps: each output stops "
+                          "before its end token)")
     sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
                      help="beam search: print the K likeliest sequences found, best first, "
                           "each with its log-probability (with --input, the best only; "
@@ -485,22 +531,23 @@ def run_predict(args):
     if args.input is not None:
         sources = read_sequences(args.input, model.n_features)
         for tokens in predict_each(model, sources, args.steps, args.beam_width):
-            print(_joined_tokens(tokens))
+            print(_shown(model, tokens))
         return
     source = np.array([parse_line(" ".join(args.tokens), "the source", model.n_features)])
     if args.beam_width == 1:
-        print(_joined_tokens(model.predict(source, n_steps=args.steps)[0]))
+        print(_shown(model, model.predict(source, n_steps=args.steps)[0]))
         return
     if not hasattr(model, "beam_search"):
         raise ValueError("--beam-width needs an encoder-decoder model: a repeat-vector "
                          "model's greedy output is already its likeliest sequence")
     sequences, log_probs = model.beam_search(source, args.beam_width, args.steps)
     for tokens, log_p in zip(sequences[0], log_probs[0]):
-        print(f"{_joined_tokens(tokens)}  (log p = {log_p:.4f})")
+        print(f"{_shown(model, tokens)}  (log p = {log_p:.4f})")
 
 
-def _joined_tokens(tokens):
-    return " ".join(str(t) for t in tokens)
+def _shown(model, tokens):
+    """A decode as predict prints it: '3 1 2', its tokens before the model's end token."""
+    return " ".join(str(t) for t in _until_end(model, tokens))
 
 
 def predict_each(model, sources, n_steps, beam_width):

@@ -1,5 +1,9 @@
 """Integer sequences in text files, a sequence a line: what `predict --input`
 reads, and what `train` and `evaluate` read in pairs with --source and --target.
+Sources of several lengths are padded at the front with 0 (for a model with
+mask_zero); targets of several lengths each end with the end token 0 and are
+padded after it with 0 (for a model with end_token=0, trained with the steps
+after the end weighed out): docs/variable_length.md's convention.
 
 A line holds integers separated by spaces or commas, in brackets or not:
 '13 28 18', '13, 28, 18' and '[13, 28, 18]' (as train's spot checks print a
@@ -16,7 +20,8 @@ import numpy as np
 
 from .tasks import check_in_range, pad_sequences
 
-__all__ = ["read_sequences", "parse_line", "read_pairs", "digest", "file_name"]
+__all__ = ["read_sequences", "parse_line", "read_pairs", "several_lengths", "source_array",
+           "target_array", "counted_steps", "digest", "file_name"]
 
 
 def read_sequences(path, n_tokens=None):
@@ -62,23 +67,55 @@ def parse_line(line, where, n_tokens=None):
     return tokens
 
 
-def read_pairs(source_path, target_path, n_tokens=None, pad_sources=False):
-    """(source (N, T_in), target (N, T_out), padded) from two files, line k of
-    one the pair of line k of the other: int64 arrays, and whether the
-    sources were padded. The targets must keep to one length. So must the
-    sources, unless pad_sources: then sources of several lengths are padded
-    at the front with 0, the token a model with mask_zero=True skips (so none
-    may use 0 itself)."""
+def read_pairs(source_path, target_path, n_tokens=None):
+    """(sources, targets): the sequences of two files, line k of one the pair
+    of line k of the other, as lists."""
     if source_path == target_path == "-":
         raise ValueError("the sources and the targets cannot both come from standard input")
     sources = read_sequences(source_path, n_tokens)
     targets = read_sequences(target_path, n_tokens)
     if len(sources) != len(targets):
-        raise ValueError(f"{source_path} has {len(sources)} lines and {target_path} "
-                         f"{len(targets)}: expected a target line for every source line")
-    padded = pad_sources and len({len(s) for s in sources}) > 1
-    source = _padded(sources, source_path) if padded else _one_length(sources, source_path)
-    return source, _one_length(targets, target_path), padded
+        raise ValueError(f"{file_name(source_path)} has {len(sources)} lines and "
+                         f"{file_name(target_path)} {len(targets)}: expected a target line "
+                         f"for every source line")
+    return sources, targets
+
+
+def several_lengths(sequences):
+    return len({len(sequence) for sequence in sequences}) > 1
+
+
+def source_array(sources, path, padded=False):
+    """(N, T_in) int64. Sources of several lengths need padded=True: they are
+    then padded at the front with 0, the token a model with mask_zero=True
+    skips (so none may use 0 itself)."""
+    if not (padded and several_lengths(sources)):
+        return _one_length(sources, file_name(path))
+    _refuse_token(sources, path, 0, "pads sources of several lengths (the encoder skips it)")
+    return pad_sequences(sources, dtype=np.int64)
+
+
+def target_array(targets, path, end_token=None, length=None):
+    """(N, T_out) int64. Without end_token the targets keep to one length;
+    with it, each is followed by end_token, and padded with it to the
+    longest + 1 steps, or to `length` if that is more (so none may use
+    end_token itself). counted_steps(array, end_token) then tells the steps
+    that count from the padding."""
+    if end_token is None:
+        return _one_length(targets, file_name(path))
+    _refuse_token(targets, path, end_token, "ends each target of several lengths")
+    steps = max(length or 0, 1 + max(len(target) for target in targets))
+    return pad_sequences(targets, maxlen=steps, dtype=np.int64, padding="post",
+                         value=end_token)
+
+
+def counted_steps(target, end_token):
+    """(N, T_out) booleans: the steps of each target up to and including its
+    first end_token, which the model is trained and scored on."""
+    ended = np.logical_or.accumulate(target == end_token, axis=1)
+    counted = np.ones(target.shape, bool)
+    counted[:, 1:] = ~ended[:, :-1]
+    return counted
 
 
 def _one_length(sequences, name):
@@ -91,13 +128,12 @@ def _one_length(sequences, name):
     return np.array(sequences, dtype=np.int64)
 
 
-def _padded(sequences, name):
+def _refuse_token(sequences, path, token, role):
+    hint = "number the tokens from 1" if token == 0 else f"keep {token} out of the sequences"
     for number, sequence in enumerate(sequences, 1):
-        if 0 in sequence:
-            raise ValueError(f"{name} line {number} holds token 0, which pads sources of "
-                             f"several lengths (the encoder skips it): number the tokens "
-                             f"from 1")
-    return pad_sequences(sequences, dtype=np.int64)
+        if token in sequence:
+            raise ValueError(f"{file_name(path)} line {number} holds token {token}, which "
+                             f"{role}: {hint}")
 
 
 def digest(*arrays):

@@ -486,9 +486,9 @@ def test_a_resumed_run_on_pairs_from_files_ends_where_a_straight_one_does(tmp_pa
 
 
 @pytest.mark.parametrize("sources, targets, options, message", [
-    ("1 2\n3 4\n", "1\n2 2\n", [],
-     "{t} line 2 has 2 tokens and line 1 has 1: the models take sequences of one length "
-     "(pad them to one, as docs/variable_length.md does)"),
+    ("1 2\n3 4\n", "1\n2 0\n", [],
+     "{t} line 2 holds token 0, which ends each target of several lengths: number the "
+     "tokens from 1"),
     ("1 2\n3 4 0\n", "1\n2\n", [],
      "{s} line 2 holds token 0, which pads sources of several lengths (the encoder skips "
      "it): number the tokens from 1"),
@@ -601,3 +601,87 @@ def test_sources_of_several_lengths_are_padded_and_skipped_as_fit_with_mask_zero
     assert main(["predict", str(saved), "5", "2", "7"]) == 0     # a short source, unpadded
     assert capsys.readouterr().out.strip() == " ".join(
         map(str, expected.predict(np.array([[5, 2, 7]]), n_steps=3)[0]))
+
+
+def write_reversals_of_several_lengths(folder, n, seed=7):
+    """n sources of 2 to 5 tokens in 1..7, and their reversals as targets."""
+    rng = np.random.default_rng(seed)
+    sources = [rng.integers(1, 8, rng.integers(2, 6)).tolist() for _ in range(n)]
+    targets = [s[::-1] for s in sources]
+    paths = folder / "s.txt", folder / "t.txt"
+    for path, lines in zip(paths, (sources, targets)):
+        path.write_text("".join(" ".join(map(str, line)) + "\n" for line in lines))
+    return (*map(str, paths), sources, targets)
+
+
+def ended(targets, steps):
+    """docs/variable_length.md's targets: each followed by 0, padded with 0."""
+    return np.array([t + [0] * (steps - len(t)) for t in targets])
+
+
+@pytest.mark.parametrize("kind", ["encoder-decoder", "repeat-vector"])
+def test_targets_of_several_lengths_end_with_0_and_train_as_fit_with_the_padding_weighed_out(
+        tmp_path, capsys, kind):
+    source_path, target_path, sources, targets = write_reversals_of_several_lengths(tmp_path, 400)
+    saved = tmp_path / "m.npz"
+    assert main(["train", "--source", source_path, "--target", target_path, *OWN,
+                 "--model", kind, "--validation-split", "0.25", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    model = load(saved)
+    assert (model.end_token, model.target_length, model.mask_zero) == (0, 6, True)
+    source, target = pad_sequences(sources, dtype=np.int64), ended(targets, 6)
+    lengths = np.array([len(t) for t in targets])
+    weights = np.arange(6) <= lengths[:, None]              # the tokens and one end
+    expected = build_model(kind, 8, 16, 6, seed=1, mask_zero=True, end_token=0)
+    expected.fit(source, target, epochs=2, batch_size=16, verbose=0, validation_split=0.25,
+                 sample_weight=weights, optimizer=Adam(learning_rate=0.01))
+    for ours, theirs in zip(model.get_weights(), expected.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    decoded = expected.predict(source[300:])
+    right = [d[:n + 1].tolist() == t[:n + 1].tolist()
+             for d, t, n in zip(decoded, target[300:], lengths[300:])]
+    assert f"Accuracy: {100 * np.mean(right):.2f}% on the 100 held-out pairs\n" in out
+    first = decoded[0].tolist()
+    shown = first[:first.index(0)] if 0 in first else first
+    assert f"X={sources[300]} y={targets[300]}, yhat={shown}\n" in out
+    assert main(["evaluate", str(saved), "--source", source_path, "--target", target_path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = expected.evaluate(source, target, sample_weight=weights)
+    assert lines[0] == f"loss {result['loss']:.4f} - seq_acc {result['seq_acc']:.4f}"
+    assert main(["predict", str(saved), "6", "2", "7"]) == 0
+    decoded = expected.predict(np.array([[6, 2, 7]]))[0].tolist()
+    assert capsys.readouterr().out == " ".join(
+        map(str, decoded[:decoded.index(0)] if 0 in decoded else decoded)) + "\n"
+
+
+def test_a_resumed_run_on_targets_of_several_lengths_ends_where_a_straight_one_does(
+        tmp_path, capsys):
+    files = ["--source", "--target"]
+    files = [word for pair in zip(files, write_reversals_of_several_lengths(tmp_path, 200)[:2])
+             for word in pair]
+    straight, checkpoint, resumed = (tmp_path / name for name in ("s.npz", "c.npz", "r.npz"))
+    assert main(["train", *files, *OWN, "--save", str(straight)]) == 0
+    assert main(["train", *files, *SETTINGS, "--epochs", "1", "--checkpoint", str(checkpoint)]) == 0
+    assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--verbose", "0",
+                 "--save", str(resumed)]) == 0
+    for a, b in zip(weights_of(straight), weights_of(resumed)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_pads_ended_targets_to_the_trained_length_and_counts_only_their_steps(
+        tmp_path, capsys):
+    model = EncoderDecoder(8, 8, seed=0, end_token=0, mask_zero=True)
+    model.target_length = 5
+    model.save(tmp_path / "m.npz")
+    (tmp_path / "s.txt").write_text("1 2 3\n4 5\n")
+    (tmp_path / "t.txt").write_text("3 2 1\n5 4\n")
+    assert main(["evaluate", str(tmp_path / "m.npz"), "--source", str(tmp_path / "s.txt"),
+                 "--target", str(tmp_path / "t.txt")]) == 0
+    by_step = capsys.readouterr().out.splitlines()[2].split()[2:]
+    assert len(by_step) == 5 and by_step[4] == "-"          # no target reaches step 5
+    (tmp_path / "t.txt").write_text("3 2 1\n5\n")
+    EncoderDecoder(8, 8, seed=0, mask_zero=True).save(tmp_path / "one_length.npz")
+    assert main(["evaluate", str(tmp_path / "one_length.npz"), "--source", str(tmp_path / "s.txt"),
+                 "--target", str(tmp_path / "t.txt")]) == 2
+    assert "t.txt line 2 has 1 tokens and line 1 has 3: the models take sequences of one" in (
+        capsys.readouterr().err)

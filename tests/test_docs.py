@@ -170,3 +170,5 @@ def test_the_variable_length_example_learns_more_with_the_mask(capsys):
     from_model = names["from_model"]                        # the models' own two masks
     assert from_model > without + 0.05
     assert f"EncoderDecoder(mask_zero=True) with sample_weight: {from_model:.1%}" in printed
+    assert names["scored"]["seq_acc"] == from_model         # evaluate leaves the padding out
+    assert f"evaluate's seq_acc, the padding left out: {from_model:.1%}" in printed
