@@ -148,8 +148,10 @@ class EncoderDecoder(Seq2SeqModel):
     def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1):
         """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
 
-        Starts from token 0 and feeds each step's argmax back in. With
-        beam_width > 1, the best sequence `beam_search` finds instead. n_steps
+        Starts from token 0 and feeds each step's argmax back in; with the
+        model's end_token, the steps after a sequence's end are end_token
+        (predict_proba's are the decoder's own). With beam_width > 1, the best
+        sequence `beam_search` finds instead. n_steps
         defaults to the target length the model was trained on. Sequences go
         through in equal chunks of at most `batch_size`, whose buffers are
         kept for the next call (with a thread on each of two cores, 512 was
