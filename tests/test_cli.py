@@ -9,9 +9,12 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npseq2seq import Adam, EncoderDecoder, load, pad_sequences, reversal_task
 from npseq2seq.cli import build_model, build_parser, main, resume_command
+from npseq2seq.sequence_files import counted_steps, target_array
 
 SMALL = ["--samples", "6000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
          "--units", "32", "--epochs", "4", "--learning-rate", "0.01", "--test-samples", "200"]
@@ -685,3 +688,17 @@ def test_evaluate_pads_ended_targets_to_the_trained_length_and_counts_only_their
                  "--target", str(tmp_path / "t.txt")]) == 2
     assert "t.txt line 2 has 1 tokens and line 1 has 3: the models take sequences of one" in (
         capsys.readouterr().err)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 9), min_size=1, max_size=6), min_size=1, max_size=8),
+       st.integers(0, 9), st.integers(0, 9))
+def test_ended_targets_give_back_each_target_and_its_end_and_nothing_else(targets, end, more):
+    end = 0 if any(end in t for t in targets) else end         # none may use the end token
+    longest = max(map(len, targets))
+    array = target_array(targets, "t.txt", end, length=longest + more)
+    counted = counted_steps(array, end)
+    assert array.shape == (len(targets), longest + max(1, more))
+    for row, steps, target in zip(array, counted, targets):
+        assert row[steps].tolist() == target + [end]            # the tokens, then one end
+        assert np.all(row[~steps] == end)                       # then padding
