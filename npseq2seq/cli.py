@@ -539,7 +539,8 @@ def run_predict(args):
         return
     if not hasattr(model, "beam_search"):
         raise ValueError("--beam-width needs an encoder-decoder model: a repeat-vector "
-                         "model's greedy output is already its likeliest sequence")
+                         "model's decoder never reads its own outputs, so there is nothing to "
+                         "search; each step puts out its likeliest token")
     sequences, log_probs = model.beam_search(source, args.beam_width, args.steps)
     for tokens, log_p in zip(sequences[0], log_probs[0]):
         print(f"{_shown(model, tokens)}  (log p = {log_p:.4f})")
