@@ -13,6 +13,14 @@ fit(callbacks=[...]) calls, on each callback that has them:
                                       (as the progress bar shows them);
                                       on_batch_begin and on_batch_end, Keras's
                                       older names, serve too
+    on_test_begin(logs)               with validation, after the epoch's last
+                                      batch; logs: {}
+    on_test_batch_begin(batch, logs)  each validation batch (of fit's
+                                      batch_size, as Keras's); logs: {}
+    on_test_batch_end(batch, logs)    logs: the validation's 'loss' and 'acc'
+                                      so far
+    on_test_end(logs)                 logs: evaluate's figures ('loss', 'acc',
+                                      'seq_acc'), the epoch's val_ ones
     on_epoch_end(epoch, logs)         logs: the epoch's figures ('loss', 'acc',
                                       and 'val_loss', 'val_acc', 'val_seq_acc'
                                       with validation); what a callback adds
@@ -21,6 +29,8 @@ fit(callbacks=[...]) calls, on each callback that has them:
 
 A callback stops training by setting model.stop_training = True; fit then
 ends after the epoch in hand. Ctrl-C and errors end fit without on_train_end.
+evaluate(callbacks=[...]) calls set_model, set_params ({'verbose': 0,
+'epochs': 1, 'steps'}) and the four on_test_ methods, as Keras's evaluate.
 
 Here: EarlyStopping, LearningRateScheduler, ReduceLROnPlateau,
 ModelCheckpoint, CSVLogger and LambdaCallback, each following the Keras 3

@@ -247,6 +247,18 @@ class ParamsRecorder:
     def on_train_batch_end(self, batch, logs):
         self.events.append(["batch_end", batch, sorted(logs)])
 
+    def on_test_begin(self, logs):
+        self.events.append(["test_begin", sorted(logs)])
+
+    def on_test_batch_begin(self, batch, logs):
+        self.events.append(["test_batch_begin", batch])
+
+    def on_test_batch_end(self, batch, logs):
+        self.events.append(["test_batch_end", batch, sorted(logs)])
+
+    def on_test_end(self, logs):
+        self.events.append(["test_end", sorted(set(logs) - {"seq_acc"})])   # (ours: not Keras's)
+
 
 @pytest.mark.parametrize("case", KERAS["fit_params"], ids=lambda case: str(case["settings"]))
 def test_fit_tells_its_settings_as_keras_does(case, capsys):
@@ -261,7 +273,39 @@ def test_fit_tells_its_settings_as_keras_does(case, capsys):
     assert history.params == case["history_params"]
     assert history.epoch == case["history_epoch"] and recorder.begun == case["epochs_begun"]
     assert (history.model is model) == case["history_model_is_model"]
-    assert recorder.events == case["events"]      # epochs and batches, in Keras's order
+    assert recorder.events == case["events"]      # epochs, batches, tests, in Keras's order
+
+
+@pytest.mark.parametrize("case", KERAS["evaluate_calls"], ids=lambda case: str(case["settings"]))
+def test_evaluate_tells_its_callbacks_what_keras_evaluate_does(case):
+    source, target = ns.reversal_task(case["settings"]["rows"], n_in=4, n_out=2, cardinality=9,
+                                      seed=2)
+    recorder = ParamsRecorder()
+    ns.EncoderDecoder(9, 4, seed=2).evaluate(source, target, callbacks=[recorder],
+                                             batch_size=case["settings"]["batch_size"])
+    assert recorder.seen == case["set_params"] and recorder.events == case["events"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_test_hooks_are_told_the_validation_figures_as_they_come(workers, capsys):
+    source, target, held = task()
+    told = []
+    callback = ns.LambdaCallback(on_test_batch_end=lambda batch, logs: told.append(logs),
+                                 on_test_end=lambda logs: told.append(logs))
+    model, plain = ns.EncoderDecoder(9, 8, seed=1), ns.EncoderDecoder(9, 8, seed=1)
+    history = model.fit(source, target, batch_size=16, verbose=0, validation_data=held,
+                        callbacks=[callback], workers=workers).history
+    expected = plain.fit(source, target, batch_size=16, verbose=0, validation_data=held,
+                         workers=workers).history
+    assert len(told) == -(-len(held[0]) // 16) + 1              # each batch, then the end
+    assert told[-1] == {name: history[f"val_{name}"][0] for name in ("loss", "acc", "seq_acc")}
+    assert told[-2] == pytest.approx({"loss": told[-1]["loss"], "acc": told[-1]["acc"]},
+                                     rel=1e-12)
+    for name in ("val_loss", "val_acc", "val_seq_acc"):         # in batches of 16: rounding
+        assert history[name] == pytest.approx(expected[name], rel=1e-6)
+    first = held[0][:16], held[1][:16]
+    assert told[0] == pytest.approx({name: plain.evaluate(*first)[name] for name in
+                                     ("loss", "acc")}, rel=1e-6)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

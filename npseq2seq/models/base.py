@@ -423,8 +423,7 @@ class Seq2SeqModel:
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 metrics = self._run_epoch(source, target, batch_size, shuffle, verbose,
-                                          interrupted, checkpoint, step, validation,
-                                          _batch_hooks(callbacks))
+                                          interrupted, checkpoint, step, validation, callbacks)
                 self.epochs_done += 1
                 _tell(callbacks, "on_epoch_end", epoch, metrics)   # (which may add to it)
                 history.record(epoch, metrics)
@@ -462,9 +461,9 @@ class Seq2SeqModel:
         return loss, acc
 
     def _run_epoch(self, source, target, batch_size, shuffle, verbose, interrupted, checkpoint,
-                   step, validation, hooks=((), ())):
-        """One epoch's batches (from an interrupted one's next batch): its figures.
-        hooks: the callbacks' (on_train_batch_begin, on_train_batch_end) methods."""
+                   step, validation, callbacks=()):
+        """One epoch's batches (from an interrupted one's next batch), then the
+        validation, if any: the epoch's figures."""
         n = source.shape[0]
         resumed, self.unfinished_epoch = self.unfinished_epoch, None
         if resumed is not None:       # replay the interrupted epoch's shuffle
@@ -475,7 +474,7 @@ class Seq2SeqModel:
         first = 0 if resumed is None else resumed["batches_done"]
         sums = {"loss": 0.0, "acc": 0.0} if resumed is None else dict(resumed["sums"])
         progress = ProgressBar(n_batches, verbose)
-        begins, ends = hooks
+        begins, ends = _batch_hooks(callbacks)
         for b in range(first, n_batches):
             for hook in begins:
                 hook(b, {})
@@ -494,11 +493,19 @@ class Seq2SeqModel:
                                        f"{self.epochs_done + 1}")
         metrics = {name: total / n for name, total in sums.items()}
         if validation is not None:
-            held_source, held_target, held_weights = validation
-            metrics.update((f"val_{name}", value) for name, value in self.evaluate(
-                held_source, held_target, sample_weight=held_weights).items())
+            metrics.update(self._validated(validation, batch_size, callbacks))
         progress.finish(metrics)
         return metrics
+
+    def _validated(self, validation, batch_size, callbacks):
+        """The val_ figures of an epoch: evaluate's, on (source, target, weights).
+        With test-batch hooks, in fit's batch_size, as Keras's; else in
+        evaluate's larger chunks, over threads (the same up to rounding)."""
+        source, target, weights = validation
+        in_batches = batch_size if any(_test_batch_hooks(callbacks)) else 1024
+        figures = self._evaluate(source, target, in_batches, sample_weight=weights,
+                                 callbacks=callbacks)[0]
+        return {f"val_{name}": value for name, value in figures.items()}
 
     def _held_out(self, data, validation_data, validation_split):
         """fit's (source, target, weights) to train on, and its validation
@@ -581,7 +588,7 @@ class Seq2SeqModel:
     # -- evaluation -----------------------------------------------------------
 
     def evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None,
-                 sample_weight=None):
+                 sample_weight=None, callbacks=None):
         """{'loss', 'acc', 'seq_acc'} on held-out data.
 
         loss and acc are Keras's: teacher-forced cross-entropy and per-step
@@ -592,30 +599,64 @@ class Seq2SeqModel:
         the loss (as Keras's; acc counts every step, as Keras's). seq_acc
         compares the steps that weigh above 0 only, and leaves out the
         sequences none of whose steps do (NaN if that is all of them): a
-        target mask as sample_weight leaves the padding out.
+        target mask as sample_weight leaves the padding out. callbacks, as
+        Keras's evaluate: set_model, set_params, then on_test_begin({}),
+        on_test_batch_begin(batch, {}) and on_test_batch_end(batch, the loss
+        and acc so far) for each batch_size pairs (in turn, in this thread),
+        and on_test_end(the figures).
         """
-        return self._evaluate(source, target, batch_size, beam_width, threads, sample_weight)[0]
+        callbacks = _callback_list(callbacks)
+        if callbacks:
+            source, target = self._check_pair(source, target)
+            n_batches = -(-len(source) // _count("batch_size", batch_size))
+            _tell(callbacks, "set_model", self)
+            _tell(callbacks, "set_params", {"verbose": 0, "epochs": 1, "steps": n_batches})
+        return self._evaluate(source, target, batch_size, beam_width, threads, sample_weight,
+                              callbacks)[0]
 
     def _evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None,
-                  sample_weight=None):
+                  sample_weight=None, callbacks=()):
         """evaluate's figures, and the decoded sequences they came from (N, T).
 
         The teacher-forced pass goes through chunks of at most batch_size
         pairs, and the decoding through predict's, each spread over threads
-        as predict spreads its chunks."""
+        as predict spreads its chunks (with test-batch hooks in callbacks,
+        the teacher-forced pass goes through batches of batch_size in turn)."""
         source, target = self._check_pair(source, target)
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
         self._check_target_length(target)
         weights = self._checked_sample_weight(sample_weight, target)
         data = (source, target) if weights is None else (source, target, weights)
-        sums = self._in_batches(data, batch_size, threads, self._scored)
+        _tell(callbacks, "on_test_begin", {})
+        begins, ends = _test_batch_hooks(callbacks)
+        if begins or ends:
+            sums = self._scored_in_turn(data, batch_size, begins, ends)
+        else:
+            sums = self._in_batches(data, batch_size, threads, self._scored)
         predicted = self.predict(source, n_steps=target.shape[1], beam_width=beam_width,
                                  threads=threads)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n, (loss_sum, acc_sum) = len(source), sums.sum(axis=0)
         # Python floats, as Keras's (and History's); np.float64 prints as np.float64(...)
-        return {"loss": float(loss_sum / n), "acc": float(acc_sum / n),
-                "seq_acc": sequence_accuracy(tokens, predicted, weights)}, predicted
+        figures = {"loss": float(loss_sum / n), "acc": float(acc_sum / n),
+                   "seq_acc": sequence_accuracy(tokens, predicted, weights)}
+        _tell(callbacks, "on_test_end", dict(figures))
+        return figures, predicted
+
+    def _scored_in_turn(self, data, batch_size, begins, ends):
+        """_scored's sums over batches of batch_size pairs, in order and in this
+        thread, with each batch's test hooks (logs: the loss and acc so far)."""
+        n, totals = len(data[0]), np.zeros(2)
+        for b, start in enumerate(range(0, n, batch_size)):
+            for hook in begins:
+                hook(b, {})
+            with _PREDICT_TURN:                 # (not while a hook runs: it may predict)
+                totals += self._scored(_rows(data, start, start + batch_size),
+                                       self._inference_workspaces())[0]
+            seen = min(start + batch_size, n)
+            for hook in ends:
+                hook(b, {"loss": float(totals[0] / seen), "acc": float(totals[1] / seen)})
+        return totals[None]
 
     def _scored(self, data, workspaces):
         """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs.
@@ -792,11 +833,7 @@ DIVERGED_REMEDY = "Lower the learning rate, or clip gradients with optimizer=Ada
 def _checked_callbacks(callbacks, validation):
     """fit's callbacks as a list; one that watches a figure (a `monitor`, as
     Keras's do) must watch one this fit reports, else ValueError before training."""
-    if callbacks is None:
-        return []
-    if not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}; "
-                        f"for one, pass [callback]")
+    callbacks = _callback_list(callbacks)
     reported = ["loss", "acc"] + (["val_loss", "val_acc", "val_seq_acc"] if validation else [])
     for callback in callbacks:
         for what, figure in _figures_read(callback):
@@ -805,6 +842,15 @@ def _checked_callbacks(callbacks, validation):
                                               "validation_split")
                 raise ValueError(f"{what} {figure!r}, which this fit does not report (it "
                                  f"reports {', '.join(reported)}){hint}")
+    return callbacks
+
+
+def _callback_list(callbacks):
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list, got {type(callbacks).__name__}; "
+                        f"for one, pass [callback]")
     return list(callbacks)
 
 
@@ -827,6 +873,13 @@ def _batch_hooks(callbacks):
 
     return (methods("on_train_batch_begin", "on_batch_begin"),
             methods("on_train_batch_end", "on_batch_end"))
+
+
+def _test_batch_hooks(callbacks):
+    """The callbacks' (on_test_batch_begin, on_test_batch_end) methods, each a list."""
+    return tuple([method for method in (getattr(c, name, None) for c in callbacks)
+                  if method is not None]
+                 for name in ("on_test_batch_begin", "on_test_batch_end"))
 
 
 def _tell(callbacks, event, *arguments):
