@@ -538,9 +538,10 @@ def run_predict(args):
         print(_shown(model, model.predict(source, n_steps=args.steps)[0]))
         return
     if not hasattr(model, "beam_search"):
-        raise ValueError("--beam-width needs an encoder-decoder model: a repeat-vector "
-                         "model's decoder never reads its own outputs, so there is nothing to "
-                         "search; each step puts out its likeliest token")
+        raise ValueError("--beam-width prints the beams of an encoder-decoder model: a "
+                         "repeat-vector model's decoder never reads its own outputs, so it has "
+                         "none; its likeliest sequence is what --input FILE --beam-width K "
+                         "prints")
     sequences, log_probs = model.beam_search(source, args.beam_width, args.steps)
     for tokens, log_p in zip(sequences[0], log_probs[0]):
         print(f"{_shown(model, tokens)}  (log p = {log_p:.4f})")

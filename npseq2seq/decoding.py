@@ -28,7 +28,7 @@ import numpy as np
 
 from .activations import log_softmax
 
-__all__ = ["beam_search"]
+__all__ = ["beam_search", "likeliest_ended"]
 
 
 def beam_search(model, source, beam_width, n_steps, start_token, end_token=None):
@@ -66,6 +66,29 @@ def beam_search(model, source, beam_width, n_steps, start_token, end_token=None)
         kept = np.take_along_axis(sequences, parents[:, :, None], axis=1)
         sequences = np.concatenate([kept, tokens[:, :, None]], axis=2)
     return sequences, scores
+
+
+def likeliest_ended(log_p, end_token):
+    """The likeliest sequence of each row when the steps are independent (the
+    repeat-vector decoder never reads its own outputs), counted up to its
+    first end_token: (N, T) int64, end_token after the end.
+
+    log_p (N, T, V). Greedy decoding can miss it: ending at step k scores the
+    best other token of each step before k plus log p(end_token) at k, which
+    can beat running on though another token is likelier at k. So each end
+    step is scored, and so is no end at all (the best other token throughout).
+    """
+    others = log_p.copy()
+    others[..., end_token] = -np.inf
+    tokens = others.argmax(axis=2)
+    best = np.take_along_axis(others, tokens[..., None], axis=2)[..., 0]
+    ending = np.cumsum(best, axis=1) - best + log_p[..., end_token]    # end at step k
+    at = ending.argmax(axis=1)
+    rows = np.arange(len(log_p))
+    ends = ending[rows, at] >= best.sum(axis=1)
+    tokens[rows[ends], at[ends]] = end_token
+    tokens[np.logical_or.accumulate(tokens == end_token, axis=1)] = end_token
+    return tokens
 
 
 def _only(token, n_features):

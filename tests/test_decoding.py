@@ -110,6 +110,38 @@ def test_a_beam_search_with_an_end_token_repeats_it_after_each_beams_end():
     assert np.all(sequences[first_end] == 0)
 
 
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n_features=st.integers(2, 4), n_out=st.integers(1, 4),
+       end=st.integers(0, 3))
+def test_a_repeat_vector_model_with_an_end_token_finds_the_likeliest_ended_sequence(
+        seed, n_features, n_out, end):
+    end = end % n_features
+    model = ns.RepeatVectorSeq2Seq(n_features, 6, n_out, seed=seed, dtype=np.float64,
+                                   end_token=end)
+    source = np.random.default_rng(seed).integers(0, n_features, (3, 3))
+    found = model.predict(source, beam_width=2)
+    log_p = np.log(model.predict_proba(source))                 # steps independent
+    everything = np.array(list(itertools.product(range(n_features), repeat=n_out)))
+    after = np.logical_or.accumulate(everything == end, axis=1)
+    ended = everything[np.all((everything == end) | ~after, axis=1)]
+    counted = np.ones(ended.shape, bool)
+    counted[:, 1:] = ~np.logical_or.accumulate(ended == end, axis=1)[:, :-1]
+    for row, tokens in zip(log_p, found):
+        scores = np.where(counted, row[np.arange(n_out), ended], 0).sum(axis=1)
+        assert tokens.tolist() in ended.tolist()
+        assert scores[ended.tolist().index(tokens.tolist())] == pytest.approx(scores.max(),
+                                                                              rel=1e-12)
+
+
+def test_the_likeliest_ended_sequence_is_not_always_the_greedy_one():
+    model = ns.RepeatVectorSeq2Seq(5, 8, 4, seed=3, end_token=0)
+    source, _ = ns.reversal_task(2000, 5, 3, cardinality=5, seed=2)
+    greedy, likeliest = model.predict(source), model.predict(source, beam_width=2)
+    assert np.any(greedy != likeliest)
+    assert np.array_equal(ns.RepeatVectorSeq2Seq(5, 8, 4, seed=3).predict(source, beam_width=2),
+                          ns.RepeatVectorSeq2Seq(5, 8, 4, seed=3).predict(source))
+
+
 @pytest.mark.parametrize("end_token, error, message", [
     (5, ValueError, "end_token must be a token, 0..4, got 5"),
     (-1, ValueError, "end_token must be at least 0, got -1"),
@@ -237,8 +269,21 @@ def test_the_cli_says_a_repeat_vector_model_needs_no_beam(tmp_path, capsys):
     path = tmp_path / "rv.npz"
     ns.RepeatVectorSeq2Seq(11, 8, n_out=3, seed=0).save(path)
     assert main(["predict", str(path), "2", "7", "3", "--beam-width", "3"]) == 2
-    assert "never reads its own outputs, so there is nothing to search" in (
+    assert "never reads its own outputs, so it has none; its likeliest sequence is what " in (
         capsys.readouterr().err)
+
+
+def test_the_cli_prints_a_repeat_vector_models_likeliest_ended_sequences(tmp_path, capsys):
+    path, sources = tmp_path / "rv.npz", tmp_path / "sources.txt"
+    model = ns.RepeatVectorSeq2Seq(5, 8, 4, seed=3, end_token=0)
+    model.save(path)
+    source, _ = ns.reversal_task(300, 5, 3, cardinality=5, seed=2)
+    sources.write_text("".join(" ".join(map(str, row)) + "\n" for row in source))
+    assert main(["predict", str(path), "--input", str(sources), "--beam-width", "2"]) == 0
+    likeliest = model.predict(source, beam_width=2)
+    assert np.any(likeliest != model.predict(source))            # not the greedy decode
+    assert capsys.readouterr().out.splitlines() == [
+        " ".join(map(str, row[:list(row).index(0)] if 0 in row else row)) for row in likeliest]
 
 
 def test_the_cli_evaluates_with_a_beam(tmp_path, capsys):
