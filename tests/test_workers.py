@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from npseq2seq import EncoderDecoder, RepeatVectorSeq2Seq, reversal_task
+from npseq2seq import EncoderDecoder, LambdaCallback, RepeatVectorSeq2Seq, reversal_task
 from npseq2seq.models import workers as workers_module
 from npseq2seq.optimizers import SGD, Adam, RMSprop
 
@@ -154,6 +154,26 @@ def test_a_learning_rate_a_callback_changes_reaches_the_second_process(optimizer
     model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2)   # a next fit at 0
     for a, b in zip(first, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer", [Adam, SGD], ids=lambda o: o.__name__)
+def test_a_learning_rate_a_batch_callback_changes_reaches_the_second_process_at_once(optimizer):
+    # a batch hook may change the optimizer mid-epoch; before, the worker saw it next epoch
+    weights = []
+
+    def stop_after_batch_2(batch, logs):
+        weights.append(model.get_weights())
+        if batch == 2:
+            model.optimizer.learning_rate = 0.0
+
+    model = EncoderDecoder(51, 8, seed=2)
+    stopper = LambdaCallback(on_train_batch_end=stop_after_batch_2)
+    model.fit(SOURCE[:SAMPLES], TARGET[:SAMPLES], verbose=0, workers=2, batch_size=32,
+              optimizer=optimizer(learning_rate=0.01), callbacks=[stopper])
+    assert len(weights) > 4
+    for later in weights[3:]:
+        for a, b in zip(weights[2], later):
+            np.testing.assert_array_equal(a, b)     # no step after batch 2, in either half
 
 
 def test_a_model_trained_in_two_processes_can_be_copied():

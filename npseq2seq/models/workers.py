@@ -128,7 +128,7 @@ class TrainingWorker:
         finally:
             _unlink(path)
         self.stats, self._worker_grads, self.slot_arrays = stats, self._arrays[4], self._arrays[5]
-        self._order, self._next_batch, self._weights = None, None, None
+        self._order, self._next_batch, self._weights, self._settings = None, None, None, None
 
     # -- a fit ------------------------------------------------------------------
 
@@ -147,11 +147,10 @@ class TrainingWorker:
     def step(self, order, batch_size, b, source, target):
         """Train batch b of the epoch's order in the two processes, and step the
         optimizer: (loss, accuracy), as the model's own `_step`."""
-        if order is not self._order or b != self._next_batch:
-            # with the optimizer's settings, which a callback may have changed since
-            self._send_object(("epoch", order, batch_size, b,
-                               self.model.optimizer.get_config()))
-            self._order = order
+        settings = self.model.optimizer.get_config()   # a callback may have changed them
+        if order is not self._order or b != self._next_batch or settings != self._settings:
+            self._send_object(("epoch", order, batch_size, b, settings))
+            self._order, self._settings = order, settings
         self._next_batch = b + 1
         try:
             return self._step(batch_rows(order, batch_size, b), source, target, b)
