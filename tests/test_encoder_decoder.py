@@ -224,6 +224,20 @@ def test_evaluate_predict_and_loss_keep_no_caches_for_long_sources():
         assert peak < 8e6, f"{type(model).__name__}.predict peaked at {peak / 1e6:.1f} MB"
 
 
+def test_loss_of_many_pairs_goes_in_chunks_and_is_evaluates_loss():
+    """100,000 tutorial pairs in one pass took 1.6 GB; in chunks, one chunk's memory."""
+    source, target = ns.reversal_task(8_000, n_in=20, n_out=3, cardinality=11, seed=4)
+    weights = np.random.default_rng(4).uniform(0, 2, (8_000, 3))
+    for model in _two_designs(4, dtype=np.float64):
+        chunked = model.loss(source, target, weights)       # (its buffers made: kept)
+        assert chunked == model.evaluate(source, target, sample_weight=weights)["loss"]
+        whole = model.loss(source, target, weights, batch_size=8_000)
+        assert chunked == pytest.approx(whole, rel=1e-12)
+        peaks = [_peak_bytes(lambda: model.loss(source, target, batch_size=size))
+                 for size in (1_024, 8_000)]
+        assert peaks[0] < peaks[1] / 2, f"{peaks}"     # (a chunk a thread at a time)
+
+
 def test_encode_in_chunks_and_threads_gives_arrays_of_the_callers_own():
     model = ns.EncoderDecoder(11, 8, seed=9)
     source, _ = ns.reversal_task(50, cardinality=11, seed=9)
