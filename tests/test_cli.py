@@ -401,14 +401,20 @@ SETTINGS = ["--units", "16", "--batch-size", "16", "--learning-rate", "0.01", "-
 OWN = [*SETTINGS, "--epochs", "2"]
 
 
+def trained_on_a_quarter_held_out(folder, capsys, source_path, target_path, kind):
+    """`train` on the two files with OWN's settings, the last quarter held out:
+    (the saved model, what it printed, its path)."""
+    saved = folder / "own.npz"
+    assert main(["train", "--source", source_path, "--target", target_path, *OWN,
+                 "--model", kind, "--validation-split", "0.25", "--save", str(saved)]) == 0
+    return load(saved), capsys.readouterr().out, saved
+
+
 @pytest.mark.parametrize("kind", ["encoder-decoder", "repeat-vector"])
 def test_train_on_pairs_from_files_is_fit_on_those_arrays(tmp_path, capsys, kind):
     source_path, target_path, source, target = write_pairs(tmp_path, 400)
-    saved = tmp_path / "own.npz"
-    assert main(["train", "--source", source_path, "--target", target_path, *OWN,
-                 "--model", kind, "--validation-split", "0.25", "--save", str(saved)]) == 0
-    out = capsys.readouterr().out
-    model = load(saved)
+    model, out, _ = trained_on_a_quarter_held_out(tmp_path, capsys, source_path, target_path,
+                                                  kind)
     assert model.n_features == 8                           # the largest token + 1
     assert model.metadata["data"]["source"] == source_path
     expected = build_model(kind, 8, 16, 3, seed=1)
@@ -450,9 +456,10 @@ def test_a_run_on_pairs_from_files_reports_the_training_accuracy_without_a_split
                      r"--validation-split F\)$", out, re.M)
 
 
-def test_a_resumed_run_on_pairs_from_files_ends_where_a_straight_one_does(tmp_path, capsys):
-    source_path, target_path, *_ = write_pairs(tmp_path, 200)
-    straight, checkpoint, resumed = (tmp_path / name for name in ("s.npz", "c.npz", "r.npz"))
+def assert_a_resumed_run_ends_where_a_straight_one_does(folder, source_path, target_path):
+    """Two epochs straight, and one then one more from the checkpoint, end in the
+    same weights; returns the checkpoint's path."""
+    straight, checkpoint, resumed = (folder / name for name in ("s.npz", "c.npz", "r.npz"))
     files = ["--source", source_path, "--target", target_path]
     assert main(["train", *files, *OWN, "--save", str(straight)]) == 0
     assert main(["train", *files, *SETTINGS, "--epochs", "1", "--checkpoint", str(checkpoint)]) == 0
@@ -460,6 +467,13 @@ def test_a_resumed_run_on_pairs_from_files_ends_where_a_straight_one_does(tmp_pa
                  "--save", str(resumed)]) == 0
     for a, b in zip(weights_of(straight), weights_of(resumed)):
         np.testing.assert_array_equal(a, b)
+    return checkpoint
+
+
+def test_a_resumed_run_on_pairs_from_files_ends_where_a_straight_one_does(tmp_path, capsys):
+    source_path, target_path, *_ = write_pairs(tmp_path, 200)
+    checkpoint = assert_a_resumed_run_ends_where_a_straight_one_does(tmp_path, source_path,
+                                                                     target_path)
     capsys.readouterr()
     moved = tmp_path / "moved"
     moved.mkdir()
@@ -626,11 +640,8 @@ def ended(targets, steps):
 def test_targets_of_several_lengths_end_with_0_and_train_as_fit_with_the_padding_weighed_out(
         tmp_path, capsys, kind):
     source_path, target_path, sources, targets = write_reversals_of_several_lengths(tmp_path, 400)
-    saved = tmp_path / "m.npz"
-    assert main(["train", "--source", source_path, "--target", target_path, *OWN,
-                 "--model", kind, "--validation-split", "0.25", "--save", str(saved)]) == 0
-    out = capsys.readouterr().out
-    model = load(saved)
+    model, out, saved = trained_on_a_quarter_held_out(tmp_path, capsys, source_path,
+                                                      target_path, kind)
     assert (model.end_token, model.target_length, model.mask_zero) == (0, 6, True)
     source, target = pad_sequences(sources, dtype=np.int64), ended(targets, 6)
     lengths = np.array([len(t) for t in targets])
@@ -659,16 +670,8 @@ def test_targets_of_several_lengths_end_with_0_and_train_as_fit_with_the_padding
 
 def test_a_resumed_run_on_targets_of_several_lengths_ends_where_a_straight_one_does(
         tmp_path, capsys):
-    files = ["--source", "--target"]
-    files = [word for pair in zip(files, write_reversals_of_several_lengths(tmp_path, 200)[:2])
-             for word in pair]
-    straight, checkpoint, resumed = (tmp_path / name for name in ("s.npz", "c.npz", "r.npz"))
-    assert main(["train", *files, *OWN, "--save", str(straight)]) == 0
-    assert main(["train", *files, *SETTINGS, "--epochs", "1", "--checkpoint", str(checkpoint)]) == 0
-    assert main(["train", "--resume", str(checkpoint), "--epochs", "2", "--verbose", "0",
-                 "--save", str(resumed)]) == 0
-    for a, b in zip(weights_of(straight), weights_of(resumed)):
-        np.testing.assert_array_equal(a, b)
+    source_path, target_path, *_ = write_reversals_of_several_lengths(tmp_path, 200)
+    assert_a_resumed_run_ends_where_a_straight_one_does(tmp_path, source_path, target_path)
 
 
 def test_evaluate_pads_ended_targets_to_the_trained_length_and_counts_only_their_steps(
