@@ -119,7 +119,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         (ending at a step where another token is likelier may still win, as
         the steps after the end cost nothing): beam_width > 1 then asks for
         the likeliest sequence up to its end, found exactly (see
-        decoding.likeliest_ended), as a beam search of the other model would.
+        decoding.likeliest_ended; the other model's beam search can only
+        look for it).
         """
         likeliest = _count("beam_width", beam_width) > 1 and self.end_token is not None
         source = self._check_sequences("source", source)
