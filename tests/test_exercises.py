@@ -56,6 +56,28 @@ def lstm_backward(d_outputs, d_state, caches):
     return dx, dh_next, dc_next, dW, dU, db
 '''
 
+MASKED = '''
+import numpy as np
+from npseq2seq import lstm_step_backward
+
+def masked_lstm_backward(d_outputs, d_state, caches, mask):
+    n, T, u = d_outputs.shape
+    dx = np.zeros((n, T, caches[0][0].shape[1]))
+    dW, dU, db = np.zeros_like(caches[0][8]), np.zeros_like(caches[0][9]), np.zeros(4 * u)
+    dh_next, dc_next = d_state
+    for t in range(T - 1, -1, -1):
+        keep = mask[:, t][:, None] * 1.0
+        dh = d_outputs[:, t] + dh_next
+        dx[:, t], dh_cell, dc_cell, dW_t, dU_t, db_t = lstm_step_backward(
+            keep * dh, keep * dc_next, caches[t])
+        dh_next = dh_cell + (1 - keep) * dh
+        dc_next = dc_cell + (1 - keep) * dc_next
+        dW += dW_t
+        dU += dU_t
+        db += db_t
+    return dx, dh_next, dc_next, dW, dU, db
+'''
+
 SOFTMAX = '''
 import numpy as np
 
@@ -118,6 +140,7 @@ def rows(report):
 
 @pytest.mark.parametrize("source, name", [(STEP, "lstm_step_backward"),
                                           (SEQUENCE, "lstm_backward"),
+                                          (MASKED, "masked_lstm_backward"),
                                           (SOFTMAX, "softmax_cross_entropy_backward"),
                                           (EMBEDDING, "embedding_backward"),
                                           (ADAM, "adam_update")])
@@ -216,6 +239,35 @@ def test_forgotten_accumulation_is_named():
 def test_output_gradient_not_added_is_named():
     report = grade(SEQUENCE, "lstm_backward", "dh = d_outputs[:, t] + dh_next", "dh = dh_next")
     assert any("d_outputs[:, t] is not added in" in f for f in report.findings)
+
+
+# -- past masked steps: what reaches the cell, what goes by it --------------------------
+
+@pytest.mark.parametrize("old, new, mistake", [
+    ("dh_next = dh_cell + (1 - keep) * dh", "dh_next = dh_cell",
+     "dh is not carried past a masked step"),
+    ("dc_next = dc_cell + (1 - keep) * dc_next", "dc_next = dc_cell",
+     "dc is not carried past a masked step"),
+    ("keep * dh, keep * dc_next, caches[t])", "dh, dc_next, caches[t])",
+     "a masked step's cell gets gradient"),
+    ("dh = d_outputs[:, t] + dh_next", "dh = keep * d_outputs[:, t] + dh_next",
+     "d_outputs is dropped at masked steps"),
+    ("keep = mask[:, t][:, None] * 1.0", "keep = 1.0 - mask[:, t][:, None]",
+     "the mask is the wrong way round"),
+    ("keep = mask[:, t][:, None] * 1.0", "keep = np.ones((n, 1))", "the mask is not used"),
+])
+def test_masked_bptt_mistakes_are_named(old, new, mistake):
+    report = grade(MASKED, "masked_lstm_backward", old, new)
+    assert not report.passed
+    named = [f for f in report.findings if f.startswith("likely mistake")]
+    assert len(named) == 1 and mistake in named[0], str(report)
+
+
+def test_a_masked_steps_gradient_not_carried_shows_where_the_padding_starts():
+    report = grade(MASKED, "masked_lstm_backward", "dh_next = dh_cell + (1 - keep) * dh",
+                   "dh_next = dh_cell")
+    # rows padded at the end lose d_state's dh there: the error enters before step 4
+    assert any("from step 4 to step 3" in f for f in report.findings), str(report)
 
 
 # -- softmax cross-entropy and Adam ------------------------------------------------------

@@ -5,6 +5,7 @@ signature and docstring, no body):
 
     lstm-step-backward      lstm_step_backward(dh, dc, cache)
     lstm-backward           lstm_backward(d_outputs, d_state, caches)
+    masked-lstm-backward    masked_lstm_backward(d_outputs, d_state, caches, mask)
     softmax-cross-entropy   softmax_cross_entropy_backward(logits, targets)
     embedding-backward      embedding_backward(tokens, d_outputs, vocabulary_size)
     adam                    adam_update(param, grad, m, v, iteration, ...)
@@ -37,6 +38,7 @@ from .adam import ADAM
 from .embedding import EMBEDDING
 from .grader import Exercise, ExerciseReport, grade
 from .lstm import SEQUENCE, STEP
+from .masked import MASKED
 from .softmax import SOFTMAX
 from .validation import ValidationReport, validate
 
@@ -58,7 +60,8 @@ def _by_function(exercises):
     return by_function
 
 
-EXERCISES = {exercise.name: exercise for exercise in (STEP, SEQUENCE, SOFTMAX, EMBEDDING, ADAM)}
+EXERCISES = {exercise.name: exercise
+             for exercise in (STEP, SEQUENCE, MASKED, SOFTMAX, EMBEDDING, ADAM)}
 _BY_FUNCTION = _by_function(EXERCISES.values())
 
 
