@@ -180,32 +180,41 @@ SEQUENCE_MISTAKES = {
 }
 
 
-def _forward(x, h0, c0, W, U, b):
+def _forward(x, h0, c0, W, U, b, mask=None):
+    """The sequence's outputs, final state and step caches. With a mask (N, T),
+    a masked step hands the state on unchanged (the masked-lstm-backward exercise)."""
     h, c, caches, outputs = h0, c0, [], []
     for t in range(x.shape[1]):
-        h, c, cache = lstm_step_forward(x[:, t], h, c, W, U, b)
+        h_cell, c_cell, cache = lstm_step_forward(x[:, t], h, c, W, U, b)
+        if mask is None:
+            h, c = h_cell, c_cell
+        else:
+            h, c = np.where(mask[:, t, None], h_cell, h), np.where(mask[:, t, None], c_cell, c)
         caches.append(cache)
         outputs.append(h)
     return np.stack(outputs, axis=1), (h, c), caches
 
 
-def _sequence_case(rng):
-    x = rng.standard_normal((N, STEPS, D))
-    h0, c0 = rng.standard_normal((2, N, UNITS))
+def _sequence_case(rng, n=N, mask=None):
+    """n sequences; with a mask, it is passed on as the argument `mask` too."""
+    x = rng.standard_normal((n, STEPS, D))
+    h0, c0 = rng.standard_normal((2, n, UNITS))
     W, U, b = random_weights(rng)
-    d_outputs = rng.standard_normal((N, STEPS, UNITS))
-    d_state = tuple(rng.standard_normal((2, N, UNITS)))
-    _, _, caches = _forward(x, h0, c0, W, U, b)
+    d_outputs = rng.standard_normal((n, STEPS, UNITS))
+    d_state = tuple(rng.standard_normal((2, n, UNITS)))
+    _, _, caches = _forward(x, h0, c0, W, U, b, mask)
     inputs = {"d_outputs": d_outputs, "d_state": d_state, "caches": caches}
+    if mask is not None:
+        inputs["mask"] = mask.copy()
     return inputs, (x, h0, c0, W, U, b, d_outputs, d_state)
 
 
-def _sequence_numerical(context):
+def _sequence_numerical(context, mask=None):
     """Finite differences of L = sum(d_outputs * outputs) + sum(d_state * final state)."""
     *arrays, d_outputs, (dh, dc) = context
 
     def loss():
-        outputs, (h, c), _ = _forward(*arrays)
+        outputs, (h, c), _ = _forward(*arrays, mask)
         return float(np.sum(d_outputs * outputs) + np.sum(dh * h) + np.sum(dc * c))
 
     return tuple(numerical_gradient(loss, a) for a in arrays)

@@ -14,10 +14,8 @@ from functools import partial
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..layers.lstm import lstm_step_forward
 from .grader import Exercise
-from .lstm import D, STEPS, UNITS, WEIGHT_NAMES, random_weights, step_backward
+from .lstm import WEIGHT_NAMES, _sequence_case, _sequence_numerical, step_backward
 
 N = 3       # a row padded at the end, one padded at the front, one not padded
 MASK = np.array([[1, 1, 1, 0, 0],
@@ -65,39 +63,6 @@ MISTAKES = {
     "the mask is the wrong way round: True (1) marks a real step, False (0) a padded "
     "one": "inverted",
 }
-
-
-def _forward(x, h0, c0, W, U, b, mask):
-    h, c, caches, outputs = h0, c0, [], []
-    for t in range(x.shape[1]):
-        h_cell, c_cell, cache = lstm_step_forward(x[:, t], h, c, W, U, b)
-        m = mask[:, t, None]
-        h, c = np.where(m, h_cell, h), np.where(m, c_cell, c)
-        caches.append(cache)
-        outputs.append(h)
-    return np.stack(outputs, axis=1), (h, c), caches
-
-
-def _case(rng):
-    x = rng.standard_normal((N, STEPS, D))
-    h0, c0 = rng.standard_normal((2, N, UNITS))
-    W, U, b = random_weights(rng)
-    d_outputs = rng.standard_normal((N, STEPS, UNITS))
-    d_state = tuple(rng.standard_normal((2, N, UNITS)))
-    _, _, caches = _forward(x, h0, c0, W, U, b, MASK)
-    inputs = {"d_outputs": d_outputs, "d_state": d_state, "caches": caches, "mask": MASK.copy()}
-    return inputs, (x, h0, c0, W, U, b, d_outputs, d_state)
-
-
-def _numerical(context):
-    """Finite differences of L = sum(d_outputs * outputs) + sum(d_state * final state)."""
-    *arrays, d_outputs, (dh, dc) = context
-
-    def loss():
-        outputs, (h, c), _ = _forward(*arrays, MASK)
-        return float(np.sum(d_outputs * outputs) + np.sum(dh * h) + np.sum(dc * c))
-
-    return tuple(numerical_gradient(loss, a) for a in arrays)
 
 
 TEMPLATE = '''"""Exercise: backpropagation through time past masked steps.
@@ -149,9 +114,9 @@ MASKED = Exercise(
     summary="BPTT past padded steps the LSTM skips: what the cell gets, what goes by it",
     template=TEMPLATE,
     output_names=("dx", "dh0", "dc0", *WEIGHT_NAMES),
-    make_case=_case,
+    make_case=partial(_sequence_case, n=N, mask=MASK),
     reference=masked_backward,
-    numerical=_numerical,
+    numerical=partial(_sequence_numerical, mask=MASK),
     mistakes={hint: partial(masked_backward, fault=key) for hint, key in MISTAKES.items()},
     gate_outputs=WEIGHT_NAMES,
     step_outputs=("dx",),
