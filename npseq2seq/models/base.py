@@ -312,9 +312,7 @@ class Seq2SeqModel:
         self._check_target_length(target)
         weights = self._checked_sample_weight(sample_weight, target)
         if len(source) > _count("batch_size", batch_size):
-            data = (source, target) if weights is None else (source, target, weights)
-            return float(self._in_batches(data, batch_size, None, self._scored)[:, 0].sum()
-                         / len(source))
+            return float(self._score_sums(source, target, weights, batch_size)[0] / len(source))
         logits = self._logits(source, target, self._new_workspaces())
         return weighted_cross_entropy(logits, target, weights)[0]
 
@@ -633,22 +631,28 @@ class Seq2SeqModel:
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
         self._check_target_length(target)
         weights = self._checked_sample_weight(sample_weight, target)
-        data = (source, target) if weights is None else (source, target, weights)
         _tell(callbacks, "on_test_begin", {})
-        begins, ends = _test_batch_hooks(callbacks)
-        if begins or ends:
-            sums = self._scored_in_turn(data, batch_size, begins, ends)
-        else:
-            sums = self._in_batches(data, batch_size, threads, self._scored)
+        loss_sum, acc_sum = self._score_sums(source, target, weights, batch_size, threads,
+                                             _test_batch_hooks(callbacks))
         predicted = self.predict(source, n_steps=target.shape[1], beam_width=beam_width,
                                  threads=threads)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
-        n, (loss_sum, acc_sum) = len(source), sums.sum(axis=0)
+        n = len(source)
         # Python floats, as Keras's (and History's); np.float64 prints as np.float64(...)
         figures = {"loss": float(loss_sum / n), "acc": float(acc_sum / n),
                    "seq_acc": sequence_accuracy(tokens, predicted, weights)}
         _tell(callbacks, "on_test_end", dict(figures))
         return figures, predicted
+
+    def _score_sums(self, source, target, weights, batch_size, threads=None,
+                    test_hooks=((), ())):
+        """(cross-entropy, per-step accuracy), each summed over the pairs (checked),
+        in chunks of at most batch_size over threads; with test-batch hooks
+        (begins, ends), in batches of batch_size in turn, telling each."""
+        data = (source, target) if weights is None else (source, target, weights)
+        if any(test_hooks):
+            return self._scored_in_turn(data, batch_size, *test_hooks)
+        return self._in_batches(data, batch_size, threads, self._scored).sum(axis=0)
 
     def _scored_in_turn(self, data, batch_size, begins, ends):
         """_scored's sums over batches of batch_size pairs, in order and in this
@@ -663,7 +667,7 @@ class Seq2SeqModel:
             seen = min(start + batch_size, n)
             for hook in ends:
                 hook(b, {"loss": float(totals[0] / seen), "acc": float(totals[1] / seen)})
-        return totals[None]
+        return totals
 
     def _scored(self, data, workspaces):
         """[[cross-entropy, per-step accuracy]], each summed over a chunk's pairs.
