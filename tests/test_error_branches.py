@@ -28,6 +28,25 @@ def test_decode_step_refuses_a_bad_state(state, error, message):
         MODEL.decode_step(TOKENS, state)
 
 
+REPEAT = ns.RepeatVectorSeq2Seq(7, 4, 2, seed=0)
+CONTEXT, _ = REPEAT.encode(np.ones((3, 5), np.int64))
+
+
+@pytest.mark.parametrize("context, state, error, message", [
+    (TOKENS, None, ValueError, r"context must be a \(samples, 4\) float array \(the encoder's h "
+                               r"from encode, .*got int64 of shape \(3,\)"),
+    (CONTEXT[:0], None, ValueError, r"context .*, at least one\), got float32 of shape \(0, 4\)"),
+    (np.full((3, 4), np.nan), None, ValueError, r"context contains NaN or infinity"),
+    (CONTEXT, CONTEXT, TypeError, r"state must be the pair \(h, c\) returned by the decode_step "
+                                  r"before \(None at the first step\), got ndarray"),
+    (CONTEXT, (CONTEXT, CONTEXT[:2]), ValueError,
+     r"state c must be a \(3, 4\) float array .*got float32 of shape \(2, 4\)"),
+])
+def test_repeat_vector_decode_step_refuses_a_bad_context_or_state(context, state, error, message):
+    with pytest.raises(error, match=message):
+        REPEAT.decode_step(context, state)
+
+
 @pytest.mark.parametrize("replace, error, message", [
     (lambda w: w.astype(str), TypeError, r"weight encoder/kernel must be a real number array, "
                                          r"got dtype <U"),

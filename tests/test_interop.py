@@ -45,6 +45,17 @@ def test_keras_trained_models_give_keras_numbers(name, cls, activation, extra):
     assert data["probs"].std() > 0.01
 
 
+def test_repeat_vector_decode_steps_give_keras_predict():
+    data = fixture("keras_repeat_vector.npz")
+    model = ns.RepeatVectorSeq2Seq.from_keras_weights(keras_weights(data), n_out=3)
+    context, _ = model.encode(data["source"])
+    state, probs = None, []
+    for _ in range(3):
+        p, state = model.decode_step(context, state)
+        probs.append(p)
+    np.testing.assert_allclose(np.stack(probs, 1), data["greedy_probs"], atol=1e-6)
+
+
 def test_the_wrong_recurrent_activation_does_not_match():
     data = fixture("keras_encoder_decoder_hard_sigmoid.npz")
     model = ns.EncoderDecoder.from_keras_weights(keras_weights(data), recurrent_activation="sigmoid")

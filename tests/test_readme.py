@@ -99,6 +99,11 @@ def test_the_api_example_runs_and_gives_the_shapes_its_comments_say(tmp_path, mo
     assert len(names["grads"]) == len(names["weights"]) == 8
     assert (tmp_path / "model.npz").is_file()
     assert "Epoch 1/1" in capsys.readouterr().out
+    # the repeat-vector model's steps, run with the example's names
+    exec(compile(python_block("rv = "), "README.md (decode_step)", "exec"), names)
+    last = names["rv"].predict_proba(names["test_src"][:5])[:, 2]
+    np.testing.assert_array_equal(names["probs"], last)
+    assert names["context"].shape == (5, 128)
 
 
 def test_the_gradient_check_example_prints_the_table_the_readme_shows(capsys):

@@ -276,6 +276,18 @@ def test_decode_step_accepts_only_good_input(inputs, h, c):
 
 
 @FUZZ
+@given(context=any_array(), h=any_array(), c=any_array(), first=st.booleans())
+def test_repeat_vector_decode_step_accepts_only_good_input(context, h, c, first):
+    model = MODELS[1]
+    state = None if first else (h, c)
+    result = accept_only_clear_errors(lambda: model.decode_step(context, state))
+    if result is not None:
+        probs, (h2, c2) = result
+        assert probs.shape == (np.asarray(context).shape[0], V) == (len(h2), V)
+        np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+@FUZZ
 @given(index=st.integers(0, 7), replacement=any_array())
 def test_set_weights_accepts_only_good_input(index, replacement):
     model = ns.EncoderDecoder(V, UNITS, seed=0)

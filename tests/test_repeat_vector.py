@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npseq2seq as ns
+from npseq2seq.activations import softmax
 from npseq2seq.gradcheck import check_model
 
 
@@ -81,3 +82,37 @@ def test_validation_targets_of_another_length_are_refused_before_training():
         model.fit(source, target, verbose=0, validation_data=held)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def stepped(model, context, steps):
+    """Each decode_step's probabilities, (N, steps, V), from the decoder's zero start."""
+    state, probs = None, []
+    for _ in range(steps):
+        p, state = model.decode_step(context, state)
+        probs.append(p)
+    return np.stack(probs, 1)
+
+
+@pytest.mark.parametrize("dtype, threads, batch_size", [(np.float32, 1, 512),
+                                                        (np.float32, 2, 7), (np.float64, 1, 512)])
+def test_decode_step_from_encode_gives_predict_proba_to_the_bit(dtype, threads, batch_size):
+    source, target = ns.reversal_task(300, n_in=5, n_out=3, cardinality=11, seed=3)
+    model = ns.RepeatVectorSeq2Seq(11, 16, 3, seed=3, dtype=dtype)
+    model.fit(source, target, verbose=0)        # weights away from their initial values
+    h, c = model.encode(source[:40])
+    probs = stepped(model, h, 3)
+    assert probs.dtype == dtype
+    np.testing.assert_array_equal(
+        probs, model.predict_proba(source[:40], threads=threads, batch_size=batch_size))
+    np.testing.assert_array_equal(probs.argmax(-1), model.predict(source[:40]))
+    # encode's c is the encoder's, not the decoder's start: taken as state, it is another model
+    assert not np.allclose(model.decode_step(h, (h, c))[0], probs[:, 0])
+
+
+def test_decode_step_steps_on_past_n_out_as_the_decoder_would():
+    model = ns.RepeatVectorSeq2Seq(7, 4, 2, seed=0)
+    source = ns.reversal_task(5, n_in=4, n_out=2, cardinality=7, seed=1)[0]
+    h, _ = model.encode(source)
+    outputs, _, _ = model.decoder.forward(np.repeat(h[:, None], 5, axis=1))
+    logits, _ = model.dense.forward(outputs)
+    np.testing.assert_allclose(stepped(model, h, 5), softmax(logits), rtol=1e-6, atol=1e-7)

@@ -760,6 +760,26 @@ class Seq2SeqModel:
                              f"{source.shape[0]} and {target.shape[0]}")
         return source, target
 
+    def _check_state(self, state, n, made_by="encode or decode_step"):
+        """The decoder's state (h, c), each (n, n_units), as the model's dtype."""
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"state must be the pair (h, c) returned by {made_by}, "
+                            f"got {type(state).__name__}")
+        return tuple(self._check_units(f"state {name}", s, n, "one row per input")
+                     for name, s in zip("hc", state))
+
+    def _check_units(self, name, s, n, rows):
+        """s as an (n, n_units) finite array of the model's dtype (n None: any
+        number of rows but 0); `rows` says in the error what a row is."""
+        s = np.asarray(s)
+        wanted = (len(s) if n is None and s.ndim == 2 and len(s) else n, self.n_units)
+        if s.dtype.kind not in "iuf" or s.shape != wanted:
+            raise ValueError(f"{name} must be a ({n or 'samples'}, {self.n_units}) float array "
+                             f"({rows}), got {s.dtype} of shape {s.shape}")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"{name} contains NaN or infinity")
+        return s.astype(self.dtype, copy=False)
+
     def _check_sequences(self, name, x):
         """Tokens (N, T) in 0..V-1, or finite vectors (N, T, V); V = n_features."""
         x = np.asarray(x)

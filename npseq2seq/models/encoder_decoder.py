@@ -243,21 +243,6 @@ class EncoderDecoder(Seq2SeqModel):
             return self.target_length
         return _count("n_steps", n_steps)
 
-    def _check_state(self, state, n):
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise TypeError("state must be the pair (h, c) returned by encode or decode_step, "
-                            f"got {type(state).__name__}")
-        checked = []
-        for name, s in zip("hc", state):
-            s = np.asarray(s)
-            if s.dtype.kind not in "iuf" or s.shape != (n, self.n_units):
-                raise ValueError(f"state {name} must be a ({n}, {self.n_units}) float array "
-                                 f"(one row per input), got {s.dtype} of shape {s.shape}")
-            if not np.all(np.isfinite(s)):
-                raise ValueError(f"state {name} contains NaN or infinity")
-            checked.append(s.astype(self.dtype, copy=False))
-        return tuple(checked)
-
     def _check_step_input(self, inputs):
         """Tokens (N,) or vectors (N, n_features), checked as one-step sequences;
         a shape error names the shape given, not the one-step sequence's."""

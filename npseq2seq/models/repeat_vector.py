@@ -144,6 +144,26 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: softmax(
             self._logits(chunk, None, workspaces)))
 
+    # -- inference one step at a time ----------------------------------------------
+
+    def decode_step(self, context, state=None):
+        """One decoder step: predict_proba's steps, one call each.
+
+        context (N, n_units): the encoder's final h, the first array `encode`
+                returns; RepeatVector hands it to the decoder at every step
+        state   None at the first step (the decoder starts from zeros), then
+                the (h, c) the step before returned
+        Returns probs (N, n_features) and the new (h, c). The model was trained
+        for n_out steps; the decoder can step on past them.
+        """
+        context = self._check_units("context", context, None, "the encoder's h from "
+                                    "encode, one row per sequence, at least one")
+        if state is not None:       # (encode's c is not the decoder's: it starts from zeros)
+            state = self._check_state(state, len(context),
+                                      "the decode_step before (None at the first step)")
+        h, c = self.decoder.step(context, state)
+        return softmax(self.dense.forward(h)[0]), (h, c)
+
     def _check_steps(self, n_steps):
         if n_steps is not None and _count("n_steps", n_steps) != self.n_out:
             raise ValueError(f"this model's output length is fixed at n_out={self.n_out}, "
