@@ -701,8 +701,9 @@ def run_exercise(args):
         print("\n\n".join(map(str, reports)))
         return 0 if all(report.passed for report in reports) else 1
     if args.name is None:
+        width = max(len(exercise.name) for exercise in chosen)
         for exercise in chosen:
-            print(f"{exercise.name:<23} {exercise.function_name}: {exercise.summary}")
+            print(f"{exercise.name:<{width}}  {exercise.function_name}: {exercise.summary}")
         print(_exercise_hint(args.exercises))
         return
     print(chosen[0].template, end="")

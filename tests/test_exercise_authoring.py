@@ -64,7 +64,7 @@ def test_the_page_prints_what_it_shows(capsys):
 def test_the_commands_hand_out_validate_and_grade_as_the_page_says(course, tmp_path, capsys):
     assert main(["exercise", "--exercises", str(course)]) == 0
     listed = capsys.readouterr().out
-    assert listed.startswith("dense-backward          dense_backward: a Dense layer")
+    assert listed.startswith("dense-backward  dense_backward: a Dense layer")
     assert f"check answer.py --exercises {course}" in listed
     assert main(["exercise", "--exercises", str(course), "--validate"]) == 0
     assert "dense-backward (dense_backward): well made" in capsys.readouterr().out

@@ -78,6 +78,19 @@ def masked_lstm_backward(d_outputs, d_state, caches, mask):
     return dx, dh_next, dc_next, dW, dU, db
 '''
 
+# the student's lstm_backward (above), called for each LSTM
+ENCODER_DECODER = SEQUENCE + '''
+
+def encoder_decoder_backward(d_outputs, encoder_caches, decoder_caches):
+    n, _, u = d_outputs.shape
+    zeros = np.zeros((n, u))
+    d_decoder_inputs, dh0, dc0, dW_dec, dU_dec, db_dec = lstm_backward(
+        d_outputs, (zeros, zeros), decoder_caches)
+    unread = np.zeros((n, len(encoder_caches), u))          # nothing reads the encoder's outputs
+    d_source, _, _, dW_enc, dU_enc, db_enc = lstm_backward(unread, (dh0, dc0), encoder_caches)
+    return d_source, d_decoder_inputs, dW_enc, dU_enc, db_enc, dW_dec, dU_dec, db_dec
+'''
+
 SOFTMAX = '''
 import numpy as np
 
@@ -141,6 +154,7 @@ def rows(report):
 @pytest.mark.parametrize("source, name", [(STEP, "lstm_step_backward"),
                                           (SEQUENCE, "lstm_backward"),
                                           (MASKED, "masked_lstm_backward"),
+                                          (ENCODER_DECODER, "encoder_decoder_backward"),
                                           (SOFTMAX, "softmax_cross_entropy_backward"),
                                           (EMBEDDING, "embedding_backward"),
                                           (ADAM, "adam_update")])
@@ -270,6 +284,51 @@ def test_a_masked_steps_gradient_not_carried_shows_where_the_padding_starts():
     assert any("from step 4 to step 3" in f for f in report.findings), str(report)
 
 
+# -- the encoder-decoder: the hand-over of (h, c) ---------------------------------------
+
+@pytest.mark.parametrize("new, mistake", [
+    ("(zeros, zeros), encoder_caches)", "the encoder gets no gradient"),
+    ("(dh0, zeros), encoder_caches)", "dc is not handed over"),
+    ("(zeros, dc0), encoder_caches)", "dh is not handed over"),
+    ("(dc0, dh0), encoder_caches)", "dh0 and dc0 are swapped"),
+])
+def test_encoder_decoder_hand_over_mistakes_are_named(new, mistake):
+    report = grade(ENCODER_DECODER, "encoder_decoder_backward", "(dh0, dc0), encoder_caches)",
+                   new)
+    assert rows(report)["d_decoder_inputs"] == rows(report)["dW_dec"] == "ok", str(report)
+    assert rows(report)["dW_enc"] != "ok"
+    named = [f for f in report.findings if f.startswith("likely mistake")]
+    assert len(named) == 1 and mistake in named[0], str(report)
+
+
+def test_encoder_decoder_weights_summed_as_if_shared_is_named():
+    report = grade(ENCODER_DECODER, "encoder_decoder_backward",
+                   "return d_source, d_decoder_inputs, dW_enc, dU_enc, db_enc, dW_dec,",
+                   "dW_enc = dW_dec = dW_enc + dW_dec\n"
+                   "    dU_enc = dU_dec = dU_enc + dU_dec\n"
+                   "    db_enc = db_dec = db_enc + db_dec\n"
+                   "    return d_source, d_decoder_inputs, dW_enc, dU_enc, db_enc, dW_dec,")
+    assert any("each LSTM has weights of its own" in f for f in report.findings), str(report)
+
+
+def test_a_bptt_mistake_in_the_shared_loop_is_named_in_the_encoder_decoder():
+    report = grade(ENCODER_DECODER, "encoder_decoder_backward", "dU += dU_t", "dU = dU_t")
+    assert rows(report)["dU_enc"] != "ok" and rows(report)["dU_dec"] != "ok"
+    named = [f for f in report.findings if f.startswith("likely mistake")]
+    assert len(named) == 1 and "dU is assigned at every step" in named[0], str(report)
+
+
+def test_the_encoder_decoder_template_grades_both_functions(tmp_path, capsys):
+    answer = tmp_path / "answer.py"
+    assert main(["exercise", "encoder-decoder-backward"]) == 0
+    answer.write_text(capsys.readouterr().out)
+    assert main(["check", str(answer)]) == 1
+    printed = capsys.readouterr().out
+    assert printed.count("not implemented yet") == 2
+    assert "lstm-backward (lstm_backward)" in printed
+    assert "encoder-decoder-backward (encoder_decoder_backward)" in printed
+
+
 # -- softmax cross-entropy and Adam ------------------------------------------------------
 
 def test_softmax_gradient_summed_not_averaged_is_named():
@@ -374,8 +433,10 @@ def test_every_template_is_valid_python_and_not_implemented(name, tmp_path):
     ast.parse(source)
     path = tmp_path / "answer.py"
     path.write_text(source)
-    [report] = exercises.check_file(str(path))
-    assert report.error.startswith("not implemented yet")
+    reports = exercises.check_file(str(path))
+    # (the encoder-decoder's template also holds lstm_backward, to fill in first)
+    assert [report.exercise.name for report in reports][-1] == name
+    assert all(report.error.startswith("not implemented yet") for report in reports)
 
 
 # -- the commands ------------------------------------------------------------------------

@@ -6,6 +6,9 @@ signature and docstring, no body):
     lstm-step-backward      lstm_step_backward(dh, dc, cache)
     lstm-backward           lstm_backward(d_outputs, d_state, caches)
     masked-lstm-backward    masked_lstm_backward(d_outputs, d_state, caches, mask)
+    encoder-decoder-backward
+                            encoder_decoder_backward(d_outputs, encoder_caches,
+                                                     decoder_caches)
     softmax-cross-entropy   softmax_cross_entropy_backward(logits, targets)
     embedding-backward      embedding_backward(tokens, d_outputs, vocabulary_size)
     adam                    adam_update(param, grad, m, v, iteration, ...)
@@ -36,6 +39,7 @@ import os
 
 from .adam import ADAM
 from .embedding import EMBEDDING
+from .encoder_decoder import ENCODER_DECODER
 from .grader import Exercise, ExerciseReport, grade
 from .lstm import SEQUENCE, STEP
 from .masked import MASKED
@@ -61,7 +65,7 @@ def _by_function(exercises):
 
 
 EXERCISES = {exercise.name: exercise
-             for exercise in (STEP, SEQUENCE, MASKED, SOFTMAX, EMBEDDING, ADAM)}
+             for exercise in (STEP, SEQUENCE, MASKED, ENCODER_DECODER, SOFTMAX, EMBEDDING, ADAM)}
 _BY_FUNCTION = _by_function(EXERCISES.values())
 
 
