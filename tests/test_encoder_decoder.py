@@ -252,6 +252,41 @@ def test_encode_in_chunks_and_threads_gives_arrays_of_the_callers_own():
     np.testing.assert_array_equal(c, kept[1])
 
 
+@pytest.mark.parametrize("n, threads, batch_size", [(40, 1, 512), (40, 2, 7), (1, 1, 512)])
+def test_feeding_back_probabilities_is_the_decode_step_loop_the_tutorial_writes(n, threads,
+                                                                              batch_size):
+    # 40 sources step gate-major (at least n_features + n_units rows), 7 and 1 do not
+    model = ns.EncoderDecoder(11, 8, seed=5)
+    source, target = ns.reversal_task(300, cardinality=11, seed=5)
+    model.fit(source, target, verbose=0)
+    h, c = model.encode(source[:n])
+    fed, expected = np.zeros((n, 11), np.float32), []       # the all-zero start vector
+    for _ in range(4):
+        fed, (h, c) = model.decode_step(fed, (h, c))
+        expected.append(fed)
+    expected = np.stack(expected, 1)
+    probs = model.predict_proba(source[:n], n_steps=4, threads=threads, batch_size=batch_size,
+                                feed_back="probabilities")
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+    tokens = model.predict(source[:n], n_steps=4, threads=threads, batch_size=batch_size,
+                           feed_back="probabilities")
+    np.testing.assert_array_equal(tokens, probs.argmax(-1))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, s: m.predict(s, feed_back="softmax"), r"feed_back must be 'tokens' .*or "
+                                                      r"'probabilities' .*got 'softmax'"),
+    (lambda m, s: m.predict_proba(s, feed_back=None), r"feed_back must be .*got None"),
+    (lambda m, s: m.predict(s, beam_width=2, feed_back="probabilities"),
+     r"beam_width > 1 takes feed_back='tokens', got 'probabilities'"),
+])
+def test_feed_back_is_tokens_or_probabilities(call, message):
+    model = ns.EncoderDecoder(11, 8, seed=5)
+    model.target_length = 3
+    with pytest.raises(ValueError, match=message):
+        call(model, np.ones((2, 4), np.int64))
+
+
 def test_decode_step_accepts_the_softmax_vector_as_in_the_tutorial():
     model = ns.EncoderDecoder(11, 8, seed=6)
     source, _ = ns.reversal_task(3, cardinality=11, seed=6)

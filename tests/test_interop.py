@@ -56,6 +56,20 @@ def test_repeat_vector_decode_steps_give_keras_predict():
     np.testing.assert_allclose(np.stack(probs, 1), data["greedy_probs"], atol=1e-6)
 
 
+def test_feeding_back_probabilities_gives_the_tutorials_predict_sequence():
+    # Keras ran the tutorial's predict_sequence: from the all-zero vector, each softmax fed back
+    data, tutorial = fixture("keras_encoder_decoder.npz"), fixture("keras_tutorial_decoding.npz")
+    model = ns.EncoderDecoder.from_keras_weights(keras_weights(data))
+    wanted = tutorial["tutorial_probs"]                     # (20, 5, 11): two steps past 3
+    probs = model.predict_proba(tutorial["source"], n_steps=5, feed_back="probabilities")
+    np.testing.assert_allclose(probs, wanted, atol=1e-6)
+    np.testing.assert_array_equal(
+        model.predict(tutorial["source"], n_steps=5, feed_back="probabilities"),
+        wanted.argmax(-1))
+    # and it is another decode than the argmax fed back from token 0
+    assert np.abs(model.predict_proba(tutorial["source"], n_steps=3) - wanted[:, :3]).max() > 0.01
+
+
 def test_the_wrong_recurrent_activation_does_not_match():
     data = fixture("keras_encoder_decoder_hard_sigmoid.npz")
     model = ns.EncoderDecoder.from_keras_weights(keras_weights(data), recurrent_activation="sigmoid")

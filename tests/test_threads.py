@@ -100,7 +100,7 @@ def test_the_count_comes_back_when_decoding_fails(monkeypatch, blas_two_threads)
     model = ns.EncoderDecoder(11, 4, seed=0)
     seen = []
 
-    def broken(source, n_steps, workspaces):
+    def broken(source, n_steps, workspaces, **options):
         seen.append(blas_count())
         raise RuntimeError("broken decode")
 

@@ -145,12 +145,16 @@ class EncoderDecoder(Seq2SeqModel):
         logits, _ = self.dense.forward(h)
         return logits, (h, c)
 
-    def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1):
+    def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1,
+                feed_back="tokens"):
         """Greedy decoding of many sequences at once: (N, n_steps) int tokens.
 
         Starts from token 0 and feeds each step's argmax back in; with the
         model's end_token, the steps after a sequence's end are end_token
-        (predict_proba's are the decoder's own). With beam_width > 1, the best
+        (predict_proba's are the decoder's own). feed_back="probabilities"
+        decodes as the tutorial's predict_sequence does instead: from the
+        all-zero vector, each step's whole softmax fed back (its tokens are
+        still each step's argmax). With beam_width > 1, the best
         sequence `beam_search` finds instead. n_steps
         defaults to the target length the model was trained on. Sequences go
         through in equal chunks of at most `batch_size`, whose buffers are
@@ -165,26 +169,34 @@ class EncoderDecoder(Seq2SeqModel):
         two tokens score within rounding of each other, a different `threads`
         or `batch_size` can pick the other.
         """
+        feed_back = _checked_feed_back(feed_back)
         if _count("beam_width", beam_width) > 1:
+            if feed_back != "tokens":
+                raise ValueError("beam search feeds back each beam's tokens: beam_width > 1 "
+                                 f"takes feed_back='tokens', got {feed_back!r}")
             return self.beam_search(source, beam_width, n_steps, batch_size, threads)[0][:, 0]
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
         return self._ended(self._in_batches(
             source, batch_size, threads,
-            lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces)))
+            lambda chunk, workspaces: self._greedy(chunk, n_steps, workspaces,
+                                                   feed_back=feed_back)))
 
-    def predict_proba(self, source, n_steps=None, batch_size=512, threads=None):
+    def predict_proba(self, source, n_steps=None, batch_size=512, threads=None,
+                      feed_back="tokens"):
         """The greedy decode's probabilities: (N, n_steps, n_features), each step's softmax.
 
-        What the tutorial's predict_sequence returns; their argmax is predict's
-        tokens, as each step's input is the argmax of the step before.
-        Arguments as for predict.
+        Their argmax is predict's tokens, as each step's input is the argmax
+        of the step before. With feed_back="probabilities", what the
+        tutorial's predict_sequence returns (see predict). Arguments as for
+        predict.
         """
+        feed_back = _checked_feed_back(feed_back)
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
         return self._in_batches(source, batch_size, threads,
                                 lambda chunk, workspaces: self._greedy_probabilities(
-                                    chunk, n_steps, workspaces))
+                                    chunk, n_steps, workspaces, feed_back))
 
     def beam_search(self, source, beam_width=3, n_steps=None, batch_size=512, threads=None):
         """The beam_width likeliest sequences the search finds for each source.
@@ -209,14 +221,18 @@ class EncoderDecoder(Seq2SeqModel):
         return self._in_batches(source, batch_size, threads, lambda chunk, _: beam_search(
             self, chunk, beam_width, n_steps, START_TOKEN, self.end_token))
 
-    def _greedy(self, source, n_steps, ws, probs=None):
-        """Encode, then step the decoder on its own argmax; state updated in place.
+    def _greedy(self, source, n_steps, ws, probs=None, feed_back="tokens"):
+        """Encode, then step the decoder on its own output; state updated in place.
 
         ws: {layer name: Workspace} for the buffers. probs: None, or an
         (N, n_steps, n_features) array to write each step's softmax into.
+        feed_back: 'tokens' (from token 0, each argmax fed back) or
+        'probabilities' (from the all-zero vector, each softmax: the tutorial's).
         """
         n = source.shape[0]
-        tokens = np.full(n, START_TOKEN, np.int64)
+        tokens = feed = np.full(n, START_TOKEN, np.int64)
+        if feed_back == "probabilities":
+            feed = np.zeros((n, self.n_features), self.dtype)
         decoded = np.empty((n, n_steps), np.int64)
         logits = ws["dense"].empty("logits", (n, self.n_features), self.dtype)
         with np.errstate(over="ignore"):            # see LSTM.stepper
@@ -224,15 +240,20 @@ class EncoderDecoder(Seq2SeqModel):
                                              self._source_skipped(source))
             step = self.decoder.stepper(h, c, ws["decoder"])
             for t in range(n_steps):
-                step(tokens)
+                step(feed)
                 tokens = self.dense.apply(h, logits).argmax(axis=-1, out=decoded[:, t])
+                if probs is None and feed_back == "tokens":
+                    feed = tokens
+                    continue
+                p = softmax(logits)
                 if probs is not None:
-                    probs[:, t] = softmax(logits)
+                    probs[:, t] = p
+                feed = tokens if feed_back == "tokens" else p
         return decoded
 
-    def _greedy_probabilities(self, source, n_steps, ws):
+    def _greedy_probabilities(self, source, n_steps, ws, feed_back="tokens"):
         probs = np.empty((len(source), n_steps, self.n_features), self.dtype)
-        self._greedy(source, n_steps, ws, probs)
+        self._greedy(source, n_steps, ws, probs, feed_back)
         return probs
 
     def _steps(self, n_steps):
@@ -252,3 +273,11 @@ class EncoderDecoder(Seq2SeqModel):
                             f"{inputs.dtype}")
         check_step_shape(inputs, self.n_features, what)
         return self._check_sequences(what, inputs[:, None])[:, 0]
+
+
+def _checked_feed_back(feed_back):
+    if not isinstance(feed_back, str) or feed_back not in ("tokens", "probabilities"):
+        raise ValueError(f"feed_back must be 'tokens' (each step's argmax, from token 0) or "
+                         f"'probabilities' (each step's softmax, from the all-zero vector: the "
+                         f"tutorial's predict_sequence), got {feed_back!r}")
+    return feed_back
