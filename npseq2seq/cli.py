@@ -451,9 +451,25 @@ def add_evaluate(commands):
     sub.add_argument("--target", metavar="FILE", help="with --source: the targets, a line each")
     sub.add_argument("--beam-width", type=COUNT, default=1, metavar="K",
                      help="decode by beam search of width K (default: 1, greedy)")
+    _add_feed_back(sub)
+
+
+def _add_feed_back(sub):
+    sub.add_argument("--feed-back", choices=("tokens", "probabilities"), default="tokens",
+                     help="what the decoder reads at each step: tokens (each step's argmax, "
+                          "from token 0; the default) or probabilities (each step's whole "
+                          "softmax, from the all-zero vector, as the tutorial's "
+                          "predict_sequence); greedy only")
+
+
+def _check_feed_back(args):
+    if args.feed_back != "tokens" and args.beam_width > 1:
+        raise ValueError(f"--feed-back {args.feed_back} decodes greedily: it takes no "
+                         f"--beam-width, got --beam-width {args.beam_width}")
 
 
 def run_evaluate(args):
+    _check_feed_back(args)
     model = load(args.model)
     if not _pair_files_given(args):
         source, target = _reversal_sample(args, model)
@@ -464,7 +480,7 @@ def run_evaluate(args):
         source, target = _pairs_for(model, args.source, args.target)
     counted = _counted(model, target)
     result, predicted = model._evaluate(source, target, beam_width=args.beam_width,
-                                        sample_weight=counted)
+                                        sample_weight=counted, feed_back=args.feed_back)
     # acc, Keras's, counts every step; after an end token those are padding
     acc = "" if counted is not None else f" - acc {result['acc']:.4f}"
     print(f"loss {result['loss']:.4f}{acc} - seq_acc {result['seq_acc']:.4f}")
@@ -515,11 +531,13 @@ def add_predict(commands):
                      help="beam search: print the K likeliest sequences found, best first, "
                           "each with its log-probability (with --input, the best only; "
                           "default: 1, greedy)")
+    _add_feed_back(sub)
 
 
 def run_predict(args):
     if (args.input is None) == (not args.tokens):
         raise ValueError("give the source tokens as arguments or --input FILE, one of the two")
+    _check_feed_back(args)
     model = load(args.model)
     if args.steps is None and model.target_length is None:
         raise ValueError(f"{args.model} was saved before any training, so it does not know "
@@ -530,12 +548,13 @@ def run_predict(args):
                          f"(its output length is fixed when it is built), got {args.steps}")
     if args.input is not None:
         sources = read_sequences(args.input, model.n_features)
-        for tokens in predict_each(model, sources, args.steps, args.beam_width):
+        for tokens in predict_each(model, sources, args.steps, args.beam_width, args.feed_back):
             print(_shown(model, tokens))
         return
     source = np.array([parse_line(" ".join(args.tokens), "the source", model.n_features)])
     if args.beam_width == 1:
-        print(_shown(model, model.predict(source, n_steps=args.steps)[0]))
+        print(_shown(model, model.predict(source, n_steps=args.steps,
+                                          feed_back=args.feed_back)[0]))
         return
     if not hasattr(model, "beam_search"):
         raise ValueError("--beam-width prints the beams of an encoder-decoder model: a "
@@ -552,7 +571,7 @@ def _shown(model, tokens):
     return " ".join(str(t) for t in _until_end(model, tokens))
 
 
-def predict_each(model, sources, n_steps, beam_width):
+def predict_each(model, sources, n_steps, beam_width, feed_back="tokens"):
     """model.predict over sequences of any lengths: a batch a length, results in order."""
     rows_of_length = {}
     for row, source in enumerate(sources):
@@ -560,7 +579,8 @@ def predict_each(model, sources, n_steps, beam_width):
     decoded = [None] * len(sources)
     for rows in rows_of_length.values():
         batch = np.array([sources[row] for row in rows], dtype=np.int64)
-        predicted = model.predict(batch, n_steps=n_steps, beam_width=beam_width)
+        predicted = model.predict(batch, n_steps=n_steps, beam_width=beam_width,
+                                  feed_back=feed_back)
         for row, tokens in zip(rows, predicted):
             decoded[row] = tokens
     return decoded

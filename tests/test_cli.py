@@ -131,6 +131,40 @@ def test_evaluate_reports_each_steps_accuracy_and_the_commonest_mistakes(tmp_pat
     assert int(listed[0][3]) == most
 
 
+def test_feed_back_probabilities_decodes_as_the_tutorials_predict_sequence(trained, capsys):
+    model = load(trained)
+    source, target = reversal_task(300, seed=5, **model.metadata["task"])
+    tutorial = model.predict(source, feed_back="probabilities")
+    assert np.any(tutorial != model.predict(source))       # the two decodes differ here
+    assert main(["evaluate", str(trained), "--samples", "300", "--seed", "5",
+                 "--feed-back", "probabilities"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    exact = 100 * np.mean(np.all(tutorial == target, axis=1))
+    assert lines[1] == f"Accuracy: {exact:.2f}%"
+    by_step = [100 * np.mean(tutorial[:, t] == target[:, t]) for t in range(3)]
+    assert lines[2] == "By step: " + " ".join(f"{r:.2f}%" for r in by_step)
+    rows = np.flatnonzero(np.any(tutorial != model.predict(source), axis=1))[:3]
+    path = trained.parent / "differ.txt"
+    path.write_text("".join(" ".join(map(str, s)) + "\n" for s in source[rows]))
+    assert main(["predict", str(trained), "--input", str(path), "--feed-back",
+                 "probabilities"]) == 0
+    assert capsys.readouterr().out == "".join(" ".join(map(str, t)) + "\n"
+                                              for t in tutorial[rows])
+    assert main(["predict", str(trained), *map(str, source[rows[0]]), "--feed-back",
+                 "probabilities"]) == 0
+    assert capsys.readouterr().out.split() == list(map(str, tutorial[rows[0]]))
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_feed_back_probabilities_takes_no_beam(trained, capsys, command):
+    tokens = ["1", "2", "3", "4", "5"] if command == "predict" else []
+    assert main([command, str(trained), *tokens, "--feed-back", "probabilities",
+                 "--beam-width", "3"]) == 2
+    assert capsys.readouterr().err == (
+        f"npseq2seq {command}: error: --feed-back probabilities decodes greedily: it takes no "
+        f"--beam-width, got --beam-width 3\n")
+
+
 def test_evaluate_of_a_perfect_model_lists_no_mistakes(capsys):
     from npseq2seq.cli import report_mistakes
     target = np.array([[1, 2], [3, 4]])

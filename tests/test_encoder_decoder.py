@@ -287,6 +287,22 @@ def test_feed_back_is_tokens_or_probabilities(call, message):
         call(model, np.ones((2, 4), np.int64))
 
 
+def test_evaluate_scores_the_decode_feed_back_asks_for():
+    model = ns.EncoderDecoder(11, 8, seed=5)
+    source, target = ns.reversal_task(300, cardinality=11, seed=5)
+    model.fit(source, target, verbose=0)
+    tutorial = model.predict(source, feed_back="probabilities")
+    assert np.any(tutorial != model.predict(source))
+    result = model.evaluate(source, target, feed_back="probabilities")
+    assert result["seq_acc"] == np.mean(np.all(tutorial == target, axis=1))
+    assert result["loss"] == model.evaluate(source, target)["loss"]   # teacher-forced, the same
+    begun = []
+    with pytest.raises(ValueError, match="beam_width > 1 takes feed_back='tokens'"):
+        model.evaluate(source, target, beam_width=2, feed_back="probabilities",
+                       callbacks=[ns.LambdaCallback(on_test_begin=begun.append)])
+    assert begun == []                          # refused before the teacher-forced pass
+
+
 def test_decode_step_accepts_the_softmax_vector_as_in_the_tutorial():
     model = ns.EncoderDecoder(11, 8, seed=6)
     source, _ = ns.reversal_task(3, cardinality=11, seed=6)

@@ -116,3 +116,14 @@ def test_decode_step_steps_on_past_n_out_as_the_decoder_would():
     outputs, _, _ = model.decoder.forward(np.repeat(h[:, None], 5, axis=1))
     logits, _ = model.dense.forward(outputs)
     np.testing.assert_allclose(stepped(model, h, 5), softmax(logits), rtol=1e-6, atol=1e-7)
+
+
+def test_feed_back_is_taken_and_changes_nothing_as_this_decoder_reads_no_outputs():
+    model = ns.RepeatVectorSeq2Seq(7, 4, 3, seed=0)
+    source, target = ns.reversal_task(20, n_in=4, n_out=3, cardinality=7, seed=1)
+    for run in (model.predict, model.predict_proba):
+        np.testing.assert_array_equal(run(source, feed_back="probabilities"), run(source))
+        with pytest.raises(ValueError, match="feed_back must be 'tokens' .*got 'argmax'"):
+            run(source, feed_back="argmax")
+    assert (model.evaluate(source, target, feed_back="probabilities")
+            == model.evaluate(source, target))

@@ -593,13 +593,13 @@ class Seq2SeqModel:
     # -- evaluation -----------------------------------------------------------
 
     def evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None,
-                 sample_weight=None, callbacks=None):
+                 sample_weight=None, callbacks=None, feed_back="tokens"):
         """{'loss', 'acc', 'seq_acc'} on held-out data.
 
         loss and acc are Keras's: teacher-forced cross-entropy and per-step
         accuracy. seq_acc is the tutorial's figure: the fraction of sequences
-        whose decode (`predict`, greedy or with `beam_width`) equals the
-        target exactly. batch_size pairs go through the teacher-forced pass
+        whose decode (`predict`, greedy or with `beam_width`, and
+        `feed_back`) equals the target exactly. batch_size pairs go through the teacher-forced pass
         at a time; threads as for predict. sample_weight, as fit's, weighs
         the loss (as Keras's; acc counts every step, as Keras's). seq_acc
         compares the steps that weigh above 0 only, and leaves out the
@@ -617,10 +617,10 @@ class Seq2SeqModel:
             _tell(callbacks, "set_model", self)
             _tell(callbacks, "set_params", {"verbose": 0, "epochs": 1, "steps": n_batches})
         return self._evaluate(source, target, batch_size, beam_width, threads, sample_weight,
-                              callbacks)[0]
+                              callbacks, feed_back)[0]
 
     def _evaluate(self, source, target, batch_size=1024, beam_width=1, threads=None,
-                  sample_weight=None, callbacks=()):
+                  sample_weight=None, callbacks=(), feed_back="tokens"):
         """evaluate's figures, and the decoded sequences they came from (N, T).
 
         The teacher-forced pass goes through chunks of at most batch_size
@@ -629,13 +629,14 @@ class Seq2SeqModel:
         the teacher-forced pass goes through batches of batch_size in turn)."""
         source, target = self._check_pair(source, target)
         batch_size, beam_width = _count("batch_size", batch_size), _count("beam_width", beam_width)
+        _checked_feed_back(feed_back, beam_width)       # before the teacher-forced pass
         self._check_target_length(target)
         weights = self._checked_sample_weight(sample_weight, target)
         _tell(callbacks, "on_test_begin", {})
         loss_sum, acc_sum = self._score_sums(source, target, weights, batch_size, threads,
                                              _test_batch_hooks(callbacks))
         predicted = self.predict(source, n_steps=target.shape[1], beam_width=beam_width,
-                                 threads=threads)
+                                 threads=threads, feed_back=feed_back)
         tokens = target if is_token_array(target) else np.argmax(target, axis=-1)
         n = len(source)
         # Python floats, as Keras's (and History's); np.float64 prints as np.float64(...)
@@ -819,6 +820,18 @@ def _checked_fit_options(epochs, initial_epoch, batch_size, verbose, shuffle, wo
         check_writable(checkpoint)          # now, not after the first epoch
     return counts
 
+
+def _checked_feed_back(feed_back, beam_width=1):
+    """predict's feed_back, checked (with its beam_width, which must be 1 unless
+    the tokens are fed back)."""
+    if not isinstance(feed_back, str) or feed_back not in ("tokens", "probabilities"):
+        raise ValueError(f"feed_back must be 'tokens' (each step's argmax, from token 0) or "
+                         f"'probabilities' (each step's softmax, from the all-zero vector: the "
+                         f"tutorial's predict_sequence), got {feed_back!r}")
+    if feed_back != "tokens" and _count("beam_width", beam_width) > 1:
+        raise ValueError("beam search feeds back each beam's tokens: beam_width > 1 takes "
+                         f"feed_back='tokens', got {feed_back!r}")
+    return feed_back
 
 def _token(name, value, n_features):
     """`value` as an int, if it is a token of the vocabulary, 0..n_features-1."""

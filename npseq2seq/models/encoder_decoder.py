@@ -26,7 +26,7 @@ import numpy as np
 from ..activations import softmax
 from ..decoding import beam_search
 from ..layers.lstm import check_step_shape, is_token_array
-from .base import Seq2SeqModel, _count, writes_gradients
+from .base import Seq2SeqModel, _checked_feed_back, _count, writes_gradients
 
 __all__ = ["EncoderDecoder", "shift_right"]
 
@@ -169,11 +169,8 @@ class EncoderDecoder(Seq2SeqModel):
         two tokens score within rounding of each other, a different `threads`
         or `batch_size` can pick the other.
         """
-        feed_back = _checked_feed_back(feed_back)
+        feed_back = _checked_feed_back(feed_back, beam_width)
         if _count("beam_width", beam_width) > 1:
-            if feed_back != "tokens":
-                raise ValueError("beam search feeds back each beam's tokens: beam_width > 1 "
-                                 f"takes feed_back='tokens', got {feed_back!r}")
             return self.beam_search(source, beam_width, n_steps, batch_size, threads)[0][:, 0]
         source = self._check_sequences("source", source)
         n_steps = self._steps(n_steps)
@@ -274,10 +271,3 @@ class EncoderDecoder(Seq2SeqModel):
         check_step_shape(inputs, self.n_features, what)
         return self._check_sequences(what, inputs[:, None])[:, 0]
 
-
-def _checked_feed_back(feed_back):
-    if not isinstance(feed_back, str) or feed_back not in ("tokens", "probabilities"):
-        raise ValueError(f"feed_back must be 'tokens' (each step's argmax, from token 0) or "
-                         f"'probabilities' (each step's softmax, from the all-zero vector: the "
-                         f"tutorial's predict_sequence), got {feed_back!r}")
-    return feed_back

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..activations import log_softmax, softmax
 from ..decoding import likeliest_ended
-from .base import Seq2SeqModel, _count, writes_gradients
+from .base import Seq2SeqModel, _checked_feed_back, _count, writes_gradients
 
 __all__ = ["RepeatVectorSeq2Seq"]
 
@@ -106,7 +106,8 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
                               initial_state_gradient=False,     # it starts from zeros
                               accumulate=False)
 
-    def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1):
+    def predict(self, source, n_steps=None, batch_size=512, threads=None, beam_width=1,
+                feed_back="tokens"):
         """(N, n_out) tokens: argmax of each step's output (after an
         end_token, end_token: see EncoderDecoder).
 
@@ -120,8 +121,10 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         the steps after the end cost nothing): beam_width > 1 then asks for
         the likeliest sequence up to its end, found exactly (see
         decoding.likeliest_ended; the other model's beam search can only
-        look for it).
+        look for it). feed_back, too, is taken for the other model's sake:
+        this decoder reads no outputs, so both values give the same decode.
         """
+        _checked_feed_back(feed_back, beam_width)
         likeliest = _count("beam_width", beam_width) > 1 and self.end_token is not None
         source = self._check_sequences("source", source)
         self._check_steps(n_steps)
@@ -135,10 +138,12 @@ class RepeatVectorSeq2Seq(Seq2SeqModel):
         log_p = log_softmax(self._logits(source, None, workspaces).astype(np.float64))
         return likeliest_ended(log_p, self.end_token)
 
-    def predict_proba(self, source, n_steps=None, batch_size=512, threads=None):
+    def predict_proba(self, source, n_steps=None, batch_size=512, threads=None,
+                      feed_back="tokens"):
         """Each step's softmax, (N, n_out, n_features): what Keras's model.predict
         gives for this design. Their argmax is predict's tokens. Arguments as
         for predict."""
+        _checked_feed_back(feed_back)
         source = self._check_sequences("source", source)
         self._check_steps(n_steps)
         return self._in_batches(source, batch_size, threads, lambda chunk, workspaces: softmax(
