@@ -795,7 +795,8 @@ def check_child(path, result_path, exercises_path=None):
 def add_import(commands):
     sub = _command(commands, "import", "turn Keras or PyTorch weights into an npseq2seq model file",
                    run_import)
-    sub.add_argument("weights", help="a .keras or .weights.h5 file (needs h5py), or a .npz of "
+    sub.add_argument("weights", help="a .keras, .weights.h5 or Keras 2 .h5 file (needs h5py), "
+                     "or a .npz of "
                      "Keras's get_weights() list (np.savez('w.npz', *model.get_weights())) or of "
                      "a PyTorch state dict's arrays ('encoder.weight_ih_l0', ...)")
     sub.add_argument("--out", required=True, metavar="PATH", help="the model file to write")
@@ -804,11 +805,13 @@ def add_import(commands):
     sub.add_argument("--recurrent-activation", default=None,
                      choices=["sigmoid", "hard_sigmoid", "hard_sigmoid_keras3"],
                      help="as the model was trained: sigmoid (default), hard_sigmoid (Keras "
-                          "2.0-2.2), hard_sigmoid_keras3 (Keras 3); read from a .keras file")
+                          "2.0-2.2), hard_sigmoid_keras3 (Keras 3); read from a .keras file "
+                          "or a whole-model .h5")
     sub.add_argument("--n-in", type=COUNT, default=6,
                      help="source length, for evaluate (default 6)")
     sub.add_argument("--n-out", type=COUNT, default=None,
-                     help="output length (default: a .keras file's RepeatVector length, else 3)")
+                     help="output length (default: a .keras or whole-model .h5 file's "
+                          "RepeatVector length, else 3)")
 
 
 def run_import(args):

@@ -1,4 +1,6 @@
-"""Read a Keras 3 `.keras` model or `.weights.h5` file (needs the optional h5py).
+"""Read a Keras model file (needs the optional h5py): Keras 3's `.keras` or
+`.weights.h5`, or the HDF5 `.h5` Keras 2 wrote (`model.save("model.h5")`, or
+`model.save_weights("w.h5")`; Keras 3 still writes it for a name ending in .h5).
 
 Keras 3 stores each layer's weights in HDF5 under `layers/<name>/...`:
 
@@ -12,6 +14,13 @@ Weights are mapped by role: the first LSTM (in the file's numbering) is the
 encoder, the second the decoder, the Dense the output layer. A `.keras` file
 also holds `config.json`, from which the recurrent activation and the
 RepeatVector length are read; for a bare `.weights.h5` pass them.
+
+The older HDF5 format lists the layers in the model's order (attribute
+`layer_names`, under `model_weights` in a whole-model file) and each layer's
+weights in Keras's order (attribute `weight_names`): the first LSTM is the
+encoder here too. A whole-model file's `model_config` gives the activation,
+read as the `keras_version` that wrote it meant it (`hard_sigmoid` was
+clip(0.2x + 0.5) before Keras 3).
 """
 
 import io
@@ -28,14 +37,17 @@ __all__ = ["load_keras_file"]
 
 # Keras 3 names -> ours. Keras 3's "hard_sigmoid" is clip(x/6 + 0.5).
 KERAS3_ACTIVATIONS = {"sigmoid": "sigmoid", "hard_sigmoid": "hard_sigmoid_keras3"}
+# ... and Keras 2's: its "hard_sigmoid" was clip(0.2x + 0.5)
+KERAS2_ACTIVATIONS = {"sigmoid": "sigmoid", "hard_sigmoid": "hard_sigmoid"}
 
 
 def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float32):
-    """An EncoderDecoder or RepeatVectorSeq2Seq holding the weights in a Keras 3 file."""
+    """An EncoderDecoder or RepeatVectorSeq2Seq holding the weights in a Keras file:
+    .keras, .weights.h5, or Keras 2's .h5 (see above)."""
     from .models import EncoderDecoder, RepeatVectorSeq2Seq
 
-    check_readable(path, "Keras file", "a .keras or .weights.h5 file")
-    config = {}
+    check_readable(path, "Keras file", "a .keras or .h5 file")
+    config, activations = {}, KERAS3_ACTIVATIONS
     if str(path).endswith(".keras"):
         config, weights_file = _open_keras_archive(path)    # a zip: no h5py needed yet
     else:
@@ -43,11 +55,13 @@ def load_keras_file(path, recurrent_activation=None, n_out=None, dtype=np.float3
     h5py = _import_h5py(path, weights_file)
     try:
         with h5py.File(weights_file, "r") as file:
-            layers = file["layers"]
-            weights, repeat_vector = _weights_by_role(path, layers)
+            if "layers" in file:
+                weights, repeat_vector = _weights_by_role(path, file["layers"])
+            else:
+                weights, repeat_vector, config, activations = _older_weights(path, file)
     except (OSError, KeyError) as error:
-        raise ValueError(f"{path} is not a Keras 3 weights file ({error})") from None
-    settings = _settings_from_config(config)
+        raise ValueError(f"{path} is not a Keras weights file ({error})") from None
+    settings = _settings_from_config(config, activations)
     activation = recurrent_activation or settings.get("recurrent_activation", "sigmoid")
     if repeat_vector:
         n_out = n_out or settings.get("n_out")
@@ -63,7 +77,7 @@ def _import_h5py(path, weights_file):
         import h5py
     except ImportError:
         if not _has_hdf5_signature(weights_file):
-            raise ValueError(f"{path} is not a Keras 3 weights file (it is not an HDF5 "
+            raise ValueError(f"{path} is not a Keras weights file (it is not an HDF5 "
                              f"file)") from None
         raise ImportError("reading .keras and .h5 files needs h5py: pip install h5py "
                           "(or pip install 'npseq2seq[keras]'); or save the weights from "
@@ -126,23 +140,71 @@ def _weights_by_role(path, layers):
     return weights, bool(_numbered(names, "repeat_vector"))
 
 
+def _older_weights(path, file):
+    """The weights of an older-format .h5 file in get_weights() order, whether it
+    holds a RepeatVector, its model config ({} if only weights) and the
+    activation names of the Keras that wrote it."""
+    group = file["model_weights"] if "model_weights" in file else file
+    names = [_text(name) for name in group.attrs["layer_names"]]
+    layers = [(name, [np.array(group[name][_text(w)]) for w in group[name].attrs["weight_names"]])
+              for name in names]
+    config = json.loads(_text(file.attrs["model_config"])) if "model_config" in file.attrs else {}
+    kinds = _layer_kinds(config)
+    weighted = [(name, arrays) for name, arrays in layers if arrays]
+    roles = [kinds.get(name, ("LSTM", "Dense")[len(arrays) == 2]) for name, arrays in weighted]
+    if roles != ["LSTM", "LSTM", "Dense"] or [len(a) for _, a in weighted] != [3, 3, 2]:
+        found = [f"{name} ({kinds.get(name, f'{len(arrays)} weights')})"
+                 for name, arrays in layers]
+        raise ValueError(f"{path}: unknown architecture; expected two LSTM layers and one Dense "
+                         f"(the tutorial's encoder-decoder or RepeatVector model), found "
+                         f"layers {', '.join(found)}")
+    weights = [array for _, arrays in weighted for array in arrays]
+    repeat_vector = "RepeatVector" in kinds.values() or any(
+        re.fullmatch(r"repeat_vector(_\d+)?", name) for name, _ in layers)
+    major = re.match(r"\d*", _text(file.attrs.get("keras_version", ""))).group()
+    activations = KERAS3_ACTIVATIONS if int(major or 2) >= 3 else KERAS2_ACTIVATIONS
+    return weights, repeat_vector, config, activations
+
+
+def _layer_kinds(config):
+    """{layer name: class name} from a model config; a TimeDistributed Dense is 'Dense'."""
+    kinds = {}
+    for layer in _config_layers(config):
+        kind, layer_config = layer.get("class_name"), layer.get("config", {})
+        if kind == "TimeDistributed":
+            kind = layer_config.get("layer", {}).get("class_name", kind)
+        kinds[layer_config.get("name", layer.get("name"))] = kind
+    return kinds
+
+
+def _config_layers(config):
+    """The layers of a model config (Keras 2.0-2.1 wrote a Sequential's as a bare list)."""
+    inner = config.get("config", {}) if config else {}
+    return inner if isinstance(inner, list) else inner.get("layers", [])
+
+
+def _text(value):
+    """An HDF5 attribute as str: h5py gives bytes or str, by version and by writer."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def _all_vars(group):
     found = []
     group.visititems(lambda name, item: found.append(name) if hasattr(item, "shape") else None)
     return found
 
 
-def _settings_from_config(config):
-    layers = config.get("config", {}).get("layers", []) if config else []
+def _settings_from_config(config, activations=KERAS3_ACTIVATIONS):
+    """The recurrent activation (ours, from `activations`) and RepeatVector length."""
     settings = {}
-    for layer in layers:
+    for layer in _config_layers(config):
         kind, layer_config = layer.get("class_name"), layer.get("config", {})
         if kind == "LSTM":
             name = layer_config.get("recurrent_activation", "sigmoid")
-            if name not in KERAS3_ACTIVATIONS:
+            if name not in activations:
                 raise ValueError(f"recurrent_activation {name!r} is not supported; expected one "
-                                 f"of {sorted(KERAS3_ACTIVATIONS)}")
-            settings["recurrent_activation"] = KERAS3_ACTIVATIONS[name]
+                                 f"of {sorted(activations)}")
+            settings["recurrent_activation"] = activations[name]
         if kind == "RepeatVector":
             settings["n_out"] = layer_config.get("n")
     return settings

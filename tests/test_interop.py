@@ -4,6 +4,7 @@ The fixtures come from tests/fixtures/make_keras_fixtures.py (Keras 3, models tr
 for 300 steps) and tests/fixtures/make_torch_fixtures.py (PyTorch autograd).
 """
 
+import json
 import os
 import re
 import sys
@@ -227,12 +228,83 @@ def test_unknown_keras_architecture_is_named(tmp_path):
         ns.load_keras_file(junk)
 
 
+# --- Keras 2's .h5 files: tests/fixtures/make_keras_h5_fixtures.py ------------------------
+
+H5_FILES = [("keras2_encoder_decoder", ns.EncoderDecoder, "sigmoid"),
+            ("keras2_encoder_decoder_weights", ns.EncoderDecoder, "sigmoid"),    # weights only
+            ("keras2_hard_sigmoid", ns.EncoderDecoder, "hard_sigmoid"),          # 0.2x + 0.5
+            ("keras3_hard_sigmoid", ns.EncoderDecoder, "hard_sigmoid_keras3"),   # x / 6 + 0.5
+            ("keras2_repeat_vector", ns.RepeatVectorSeq2Seq, "sigmoid")]
+
+
+@pytest.mark.parametrize("stem, cls, activation", H5_FILES)
+def test_an_h5_file_gives_the_numbers_the_keras_that_wrote_it_computes(stem, cls, activation):
+    pytest.importorskip("h5py")
+    model = ns.load_keras_file(os.path.join(FIXTURES, stem + ".h5"))
+    assert type(model) is cls and model.recurrent_activation == activation
+    assert getattr(model, "n_out", 3) == 3                  # from the config's RepeatVector
+    data = fixture("keras_h5.npz")
+    logits, _ = model._forward(data["source"], data["target"])
+    np.testing.assert_allclose(softmax(logits), data[f"probs_{stem}"], atol=1e-5)
+
+
+def rewritten_h5(tmp_path, stem, change):
+    """A copy of a fixture .h5 file, `change`d (given the open h5py File)."""
+    import h5py
+
+    path = tmp_path / f"{stem}.h5"
+    path.write_bytes(open(os.path.join(FIXTURES, stem + ".h5"), "rb").read())
+    with h5py.File(path, "r+") as file:
+        change(file)
+    return path
+
+
+def test_an_h5_file_of_keras_2_0_with_bytes_and_a_bare_layer_list_loads(tmp_path):
+    # Keras 2.0-2.1 wrote a Sequential's config as a bare list, and its attributes as bytes
+    pytest.importorskip("h5py")
+
+    def as_keras_2_0(file):         # as it wrote them: NumPy byte strings, read back as such
+        config = json.loads(file.attrs["model_config"])
+        config["config"] = config["config"]["layers"]
+        file.attrs["model_config"] = np.bytes_(json.dumps(config).encode())
+        file.attrs["keras_version"] = np.bytes_(b"2.1.6")
+        for group in [file["model_weights"], *file["model_weights"].values()]:
+            for key in ("layer_names", "weight_names"):
+                if key in group.attrs:
+                    group.attrs[key] = np.array([n.encode() for n in group.attrs[key]], "S")
+
+    model = ns.load_keras_file(rewritten_h5(tmp_path, "keras2_repeat_vector", as_keras_2_0))
+    assert type(model) is ns.RepeatVectorSeq2Seq and model.n_out == 3
+    data = fixture("keras_h5.npz")
+    np.testing.assert_allclose(softmax(model._forward(data["source"], data["target"])[0]),
+                               data["probs_keras2_repeat_vector"], atol=1e-5)
+
+
+def test_an_h5_file_of_another_architecture_names_its_layers(tmp_path):
+    pytest.importorskip("h5py")
+
+    def as_gru(file):
+        config = json.loads(file.attrs["model_config"])
+        config["config"]["layers"][3]["class_name"] = "GRU"
+        file.attrs["model_config"] = json.dumps(config)
+
+    path = rewritten_h5(tmp_path, "keras2_encoder_decoder", as_gru)
+    with pytest.raises(ValueError, match=r"unknown architecture; expected two LSTM layers and "
+                                         r"one Dense .*found layers input_1 \(InputLayer\), "
+                                         r"input_2 \(InputLayer\), lstm \(LSTM\), lstm_1 \(GRU\)"):
+        ns.load_keras_file(path)
+    path = rewritten_h5(tmp_path, "keras2_encoder_decoder_weights",
+                        lambda file: file.attrs.__setitem__("layer_names", ["lstm", "dense"]))
+    with pytest.raises(ValueError, match=r"found layers lstm \(3 weights\), dense \(2 weights\)"):
+        ns.load_keras_file(path)
+
+
 HDF5_START = b"\x89HDF\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("name, content, error, words", [
-    ("junk.weights.h5", b"nope", ValueError, "is not a Keras 3 weights file (it is not an HDF5"),
-    ("text.weights.h5", b"x" * 3000, ValueError, "is not a Keras 3 weights file"),
+    ("junk.weights.h5", b"nope", ValueError, "is not a Keras weights file (it is not an HDF5"),
+    ("text.weights.h5", b"x" * 3000, ValueError, "is not a Keras weights file"),
     ("junk.keras", b"nope", ValueError, "is not a Keras 3 .keras file"),
     ("hdf5.weights.h5", HDF5_START + b"rest", ImportError, "needs h5py: pip install h5py"),
     ("user_block.weights.h5", bytes(1024) + HDF5_START + b"rest", ImportError, "needs h5py"),
@@ -259,7 +331,7 @@ def test_a_missing_keras_file_is_named_as_missing(tmp_path, name):
     with pytest.raises(FileNotFoundError, match=re.escape(f"no such Keras file: {tmp_path / name}")):
         ns.load_keras_file(tmp_path / name)
     with pytest.raises(IsADirectoryError, match=re.escape(
-            f"{tmp_path} is a folder; expected a .keras or .weights.h5 file")):
+            f"{tmp_path} is a folder; expected a .keras or .h5 file")):
         ns.load_keras_file(tmp_path)
 
 
@@ -285,6 +357,21 @@ def test_cli_imports_keras_and_torch_weights(tmp_path, capsys):
     loaded = ns.load(out)
     expected = ns.EncoderDecoder.from_torch_state_dict(torch_state(torch_data))
     assert all(np.array_equal(a, b) for a, b in zip(loaded.get_weights(), expected.get_weights()))
+
+
+def test_cli_imports_a_keras_2_h5_file_with_its_activation(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    from npseq2seq.cli import main
+
+    out = tmp_path / "model.npz"
+    assert main(["import", os.path.join(FIXTURES, "keras2_hard_sigmoid.h5"), "--out", str(out),
+                 "--n-in", "5"]) == 0
+    assert capsys.readouterr().out.startswith("EncoderDecoder: 11 features, 16 units; saved")
+    model = ns.load(out)
+    assert model.recurrent_activation == "hard_sigmoid" and model.target_length == 3
+    data = fixture("keras_h5.npz")
+    np.testing.assert_allclose(softmax(model._forward(data["source"], data["target"])[0]),
+                               data["probs_keras2_hard_sigmoid"], atol=1e-5)
 
 
 def test_cli_import_errors_are_one_line(tmp_path, capsys):

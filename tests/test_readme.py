@@ -126,7 +126,7 @@ def test_every_ns_name_in_the_readme_exists():
 def test_every_model_method_in_the_readme_exists():
     model = ns.EncoderDecoder(5, 3, seed=0)
     names = set(re.findall(r"\bmodel\.([A-Za-z_]\w*)", README))
-    names -= {"npz", "keras"}                       # file names: model.npz, model.keras
+    names -= {"npz", "keras", "h5"}             # file names: model.npz, model.keras, model.h5
     assert {"fit", "predict", "decode_step"} <= names
     assert sorted(name for name in names if not hasattr(model, name)) == []
 
