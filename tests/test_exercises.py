@@ -91,6 +91,19 @@ def encoder_decoder_backward(d_outputs, encoder_caches, decoder_caches):
     return d_source, d_decoder_inputs, dW_enc, dU_enc, db_enc, dW_dec, dU_dec, db_dec
 '''
 
+REPEAT_VECTOR = SEQUENCE + '''
+
+def repeat_vector_backward(d_outputs, encoder_caches, decoder_caches):
+    n, _, u = d_outputs.shape
+    zeros = np.zeros((n, u))
+    d_repeated, _, _, dW_dec, dU_dec, db_dec = lstm_backward(d_outputs, (zeros, zeros),
+                                                             decoder_caches)
+    dh = d_repeated.sum(axis=1)                 # every copy of h adds its gradient
+    unread = np.zeros((n, len(encoder_caches), u))
+    d_source, _, _, dW_enc, dU_enc, db_enc = lstm_backward(unread, (dh, zeros), encoder_caches)
+    return d_source, dW_enc, dU_enc, db_enc, dW_dec, dU_dec, db_dec
+'''
+
 SOFTMAX = '''
 import numpy as np
 
@@ -155,6 +168,7 @@ def rows(report):
                                           (SEQUENCE, "lstm_backward"),
                                           (MASKED, "masked_lstm_backward"),
                                           (ENCODER_DECODER, "encoder_decoder_backward"),
+                                          (REPEAT_VECTOR, "repeat_vector_backward"),
                                           (SOFTMAX, "softmax_cross_entropy_backward"),
                                           (EMBEDDING, "embedding_backward"),
                                           (ADAM, "adam_update")])
@@ -327,6 +341,26 @@ def test_the_encoder_decoder_template_grades_both_functions(tmp_path, capsys):
     assert printed.count("not implemented yet") == 2
     assert "lstm-backward (lstm_backward)" in printed
     assert "encoder-decoder-backward (encoder_decoder_backward)" in printed
+
+
+@pytest.mark.parametrize("changes, mistake", [
+    ([("dh = d_repeated.sum(axis=1)", "dh = d_repeated.mean(axis=1)")],
+     "the copies' gradients are averaged"),
+    ([("dh = d_repeated.sum(axis=1)", "dh = d_repeated[:, -1]")],
+     "only the last copy's gradient reaches the encoder"),
+    ([("d_repeated, _, _, dW_dec", "d_repeated, dh0, dc0, dW_dec"),      # the other design's
+      ("(dh, zeros), encoder_caches)", "(dh + dh0, dc0), encoder_caches)")],
+     "the decoder's (dh0, dc0) are handed to the encoder as in the other design"),
+])
+def test_repeat_vector_hand_over_mistakes_are_named(changes, mistake):
+    source = REPEAT_VECTOR
+    for old, new in changes:
+        assert old in source
+        source = source.replace(old, new)
+    report = grade(source, "repeat_vector_backward")
+    assert rows(report)["dW_dec"] == "ok" and rows(report)["dW_enc"] != "ok", str(report)
+    named = [f for f in report.findings if f.startswith("likely mistake")]
+    assert len(named) == 1 and mistake in named[0], str(report)
 
 
 # -- softmax cross-entropy and Adam ------------------------------------------------------

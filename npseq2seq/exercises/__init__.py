@@ -9,6 +9,7 @@ signature and docstring, no body):
     encoder-decoder-backward
                             encoder_decoder_backward(d_outputs, encoder_caches,
                                                      decoder_caches)
+    repeat-vector-backward  repeat_vector_backward(d_outputs, encoder_caches, decoder_caches)
     softmax-cross-entropy   softmax_cross_entropy_backward(logits, targets)
     embedding-backward      embedding_backward(tokens, d_outputs, vocabulary_size)
     adam                    adam_update(param, grad, m, v, iteration, ...)
@@ -43,6 +44,7 @@ from .encoder_decoder import ENCODER_DECODER
 from .grader import Exercise, ExerciseReport, grade
 from .lstm import SEQUENCE, STEP
 from .masked import MASKED
+from .repeat_vector import REPEAT_VECTOR
 from .softmax import SOFTMAX
 from .validation import ValidationReport, validate
 
@@ -65,7 +67,8 @@ def _by_function(exercises):
 
 
 EXERCISES = {exercise.name: exercise
-             for exercise in (STEP, SEQUENCE, MASKED, ENCODER_DECODER, SOFTMAX, EMBEDDING, ADAM)}
+             for exercise in (STEP, SEQUENCE, MASKED, ENCODER_DECODER, REPEAT_VECTOR, SOFTMAX,
+                              EMBEDDING, ADAM)}
 _BY_FUNCTION = _by_function(EXERCISES.values())
 
 
