@@ -7,6 +7,7 @@ for 300 steps) and tests/fixtures/make_torch_fixtures.py (PyTorch autograd).
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -253,7 +254,7 @@ def rewritten_h5(tmp_path, stem, change):
     import h5py
 
     path = tmp_path / f"{stem}.h5"
-    path.write_bytes(open(os.path.join(FIXTURES, stem + ".h5"), "rb").read())
+    shutil.copyfile(os.path.join(FIXTURES, stem + ".h5"), path)
     with h5py.File(path, "r+") as file:
         change(file)
     return path
