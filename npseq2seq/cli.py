@@ -538,14 +538,7 @@ def run_predict(args):
     if (args.input is None) == (not args.tokens):
         raise ValueError("give the source tokens as arguments or --input FILE, one of the two")
     _check_feed_back(args)
-    model = load(args.model)
-    if args.steps is None and model.target_length is None:
-        raise ValueError(f"{args.model} was saved before any training, so it does not know "
-                         f"its output length: pass --steps N")
-    fixed = getattr(model, "n_out", None)               # a repeat-vector model's
-    if args.steps is not None and fixed is not None and args.steps != fixed:
-        raise ValueError(f"--steps must be {fixed} for {args.model}, a repeat-vector model "
-                         f"(its output length is fixed when it is built), got {args.steps}")
+    model = _model_to_predict(args)
     if args.input is not None:
         sources = read_sequences(args.input, model.n_features)
         for tokens in predict_each(model, sources, args.steps, args.beam_width, args.feed_back):
@@ -556,12 +549,30 @@ def run_predict(args):
         print(_shown(model, model.predict(source, n_steps=args.steps,
                                           feed_back=args.feed_back)[0]))
         return
+    _print_beams(model, source, args.beam_width, args.steps)
+
+
+def _model_to_predict(args):
+    """The saved model, if it can decode --steps steps."""
+    model = load(args.model)
+    if args.steps is None and model.target_length is None:
+        raise ValueError(f"{args.model} was saved before any training, so it does not know "
+                         f"its output length: pass --steps N")
+    fixed = getattr(model, "n_out", None)               # a repeat-vector model's
+    if args.steps is not None and fixed is not None and args.steps != fixed:
+        raise ValueError(f"--steps must be {fixed} for {args.model}, a repeat-vector model "
+                         f"(its output length is fixed when it is built), got {args.steps}")
+    return model
+
+
+def _print_beams(model, source, beam_width, steps):
+    """The beam_width likeliest sequences found for one source, best first, with log p."""
     if not hasattr(model, "beam_search"):
         raise ValueError("--beam-width prints the beams of an encoder-decoder model: a "
                          "repeat-vector model's decoder never reads its own outputs, so it has "
                          "none; its likeliest sequence is what --input FILE --beam-width K "
                          "prints")
-    sequences, log_probs = model.beam_search(source, args.beam_width, args.steps)
+    sequences, log_probs = model.beam_search(source, beam_width, steps)
     for tokens, log_p in zip(sequences[0], log_probs[0]):
         print(f"{_shown(model, tokens)}  (log p = {log_p:.4f})")
 
