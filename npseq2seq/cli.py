@@ -199,6 +199,7 @@ def add_train(commands):
     sub.add_argument("--workers", type=int, choices=(1, 2), default=1,
                      help="processes sharing each batch (default 1; 2 uses a second core, "
                           "and the weights differ from 1 by rounding)")
+    _add_feed_back(sub)
     sub.set_defaults(**dict.fromkeys(TUTORIAL))
 
 
@@ -231,7 +232,7 @@ def run_train(args):
         raise KeyboardInterrupt(f"training interrupted {interrupt.where}; saved "
                                 f"{shlex.quote(str(interrupt.checkpoint))}; to go on: "
                                 f"{resume_command(args, interrupt.checkpoint)}") from None
-    report_accuracy(model, *test)
+    report_accuracy(model, *test, feed_back=args.feed_back)
     if args.save:
         model.save(args.save)
         print(f"saved {args.save}")
@@ -274,7 +275,8 @@ def resume_command(args, checkpoint):
     a checkpoint does not keep (the task, sizes, seed and split it keeps)."""
     words = ["npseq2seq", "train", "--resume", str(checkpoint), "--epochs", str(args.epochs)]
     for option, value, default in (("--patience", args.patience, None),
-                                   ("--workers", args.workers, 1), ("--save", args.save, None)):
+                                   ("--workers", args.workers, 1), ("--save", args.save, None),
+                                   ("--feed-back", args.feed_back, "tokens")):
         if value != default:
             words += [option, str(value)]
     return shlex.join(words)
@@ -414,8 +416,8 @@ def _checkpoint_pairs(args, model):
     return pairs
 
 
-def report_accuracy(model, source, target, label=None, spot_checks=10):
-    predicted = model.predict(source, n_steps=target.shape[1])
+def report_accuracy(model, source, target, label=None, spot_checks=10, feed_back="tokens"):
+    predicted = model.predict(source, n_steps=target.shape[1], feed_back=feed_back)
     exact = sequence_accuracy(target, predicted, _counted(model, target))
     print(f"Accuracy: {100 * exact:.2f}%" + (f" {label}" if label else ""))
     for x, y, yhat in zip(source[:spot_checks], target, predicted):

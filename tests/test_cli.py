@@ -40,6 +40,19 @@ def test_train_prints_accuracy_and_ten_spot_checks(tmp_path, capsys):
     assert eval(y.split(", yhat=")[0]) == source[:3][::-1]
 
 
+def test_train_reports_the_decode_feed_back_asks_for(tmp_path, capsys):
+    path = tmp_path / "m.npz"
+    options = ["--samples", "3000", "--n-in", "5", "--n-out", "3", "--cardinality", "11",
+               "--units", "16", "--test-samples", "300", "--verbose", "0"]
+    assert main(["train", *options, "--feed-back", "probabilities", "--save", str(path)]) == 0
+    spot = [line for line in capsys.readouterr().out.splitlines() if line.startswith("X=[")]
+    sources = np.array([eval(line[2:].split(" y=")[0]) for line in spot])
+    shown = [eval(line.split("yhat=")[1]) for line in spot]
+    model = load(path)
+    assert shown == model.predict(sources, feed_back="probabilities").tolist()
+    assert shown != model.predict(sources).tolist()         # the usual decode differs here
+
+
 TINY = ["--samples", "400", "--n-in", "4", "--n-out", "2", "--cardinality", "9", "--units", "8",
         "--test-samples", "50", "--validation-split", "0.25"]
 
@@ -321,13 +334,13 @@ def test_the_command_that_goes_on_keeps_what_the_checkpoint_does_not():
     parser = build_parser()
     first = parser.parse_args(["train", "--epochs", "5", "--validation-split", "0.1",
                                "--patience", "2", "--workers", "2", "--save", "my model.npz",
-                               "--checkpoint", "c.npz"])
+                               "--checkpoint", "c.npz", "--feed-back", "probabilities"])
     command = resume_command(first, "c.npz")
     assert command == ("npseq2seq train --resume c.npz --epochs 5 --patience 2 --workers 2 "
-                       "--save 'my model.npz'")
+                       "--save 'my model.npz' --feed-back probabilities")
     again = parser.parse_args(shlex.split(command)[1:])
-    assert (again.resume, again.epochs, again.patience, again.workers, again.save) == (
-        "c.npz", 5, 2, 2, "my model.npz")
+    assert (again.resume, again.epochs, again.patience, again.workers, again.save,
+            again.feed_back) == ("c.npz", 5, 2, 2, "my model.npz", "probabilities")
 
 
 def test_python_dash_m_and_help():
