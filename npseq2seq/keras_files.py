@@ -148,7 +148,7 @@ def _older_weights(path, file):
     names = [_text(name) for name in group.attrs["layer_names"]]
     layers = [(name, [np.array(group[name][_text(w)]) for w in group[name].attrs["weight_names"]])
               for name in names]
-    config = json.loads(_text(file.attrs["model_config"])) if "model_config" in file.attrs else {}
+    config = _model_config(path, file.attrs)
     kinds = _layer_kinds(config)
     weighted = [(name, arrays) for name, arrays in layers if arrays]
     roles = [kinds.get(name, ("LSTM", "Dense")[len(arrays) == 2]) for name, arrays in weighted]
@@ -164,6 +164,20 @@ def _older_weights(path, file):
     major = re.match(r"\d*", _text(file.attrs.get("keras_version", ""))).group()
     activations = KERAS3_ACTIVATIONS if int(major or 2) >= 3 else KERAS2_ACTIVATIONS
     return weights, repeat_vector, config, activations
+
+
+def _model_config(path, attributes):
+    """A whole-model file's model_config as a dict ({} in a weights-only file)."""
+    if "model_config" not in attributes:
+        return {}
+    try:
+        config = json.loads(_text(attributes["model_config"]))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: its model_config is not JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: its model_config is not a model's (a JSON object), got "
+                         f"{type(config).__name__}")
+    return config
 
 
 def _layer_kinds(config):

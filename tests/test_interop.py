@@ -300,6 +300,22 @@ def test_an_h5_file_of_another_architecture_names_its_layers(tmp_path):
         ns.load_keras_file(path)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda file: file.attrs.__setitem__("model_config", "{not json"),
+     r"keras2_encoder_decoder.h5: its model_config is not JSON \(Expecting property name"),
+    (lambda file: file.attrs.__setitem__("model_config", "[1, 2]"),
+     r"its model_config is not a model's \(a JSON object\), got list"),
+    (lambda file: file["model_weights"]["lstm"].attrs.__delitem__("weight_names"),
+     r"keras2_encoder_decoder.h5 is not a Keras weights file \("),
+    (lambda file: file["model_weights"].__delitem__("dense"),
+     r"keras2_encoder_decoder.h5 is not a Keras weights file \("),
+])
+def test_a_damaged_h5_file_is_named(tmp_path, change, message):
+    pytest.importorskip("h5py")
+    with pytest.raises(ValueError, match=message):
+        ns.load_keras_file(rewritten_h5(tmp_path, "keras2_encoder_decoder", change))
+
+
 HDF5_START = b"\x89HDF\r\n\x1a\n"
 
 
