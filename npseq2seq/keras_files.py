@@ -153,11 +153,12 @@ def _older_weights(path, file):
     weighted = [(name, arrays) for name, arrays in layers if arrays]
     roles = [kinds.get(name, ("LSTM", "Dense")[len(arrays) == 2]) for name, arrays in weighted]
     if roles != ["LSTM", "LSTM", "Dense"] or [len(a) for _, a in weighted] != [3, 3, 2]:
-        found = [f"{name} ({kinds.get(name, f'{len(arrays)} weights')})"
+        found = [f"{name} ({kinds[name] + ', ' if name in kinds else ''}{len(arrays)} weights)"
                  for name, arrays in layers]
         raise ValueError(f"{path}: unknown architecture; expected two LSTM layers and one Dense "
-                         f"(the tutorial's encoder-decoder or RepeatVector model), found "
-                         f"layers {', '.join(found)}")
+                         f"(the tutorial's encoder-decoder or RepeatVector model; an LSTM of "
+                         f"3 weights, kernel, recurrent_kernel and bias, as Keras 2 and 3 keep "
+                         f"them), found layers {', '.join(found)}")
     weights = [array for _, arrays in weighted for array in arrays]
     repeat_vector = "RepeatVector" in kinds.values() or any(
         re.fullmatch(r"repeat_vector(_\d+)?", name) for name, _ in layers)

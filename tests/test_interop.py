@@ -291,8 +291,9 @@ def test_an_h5_file_of_another_architecture_names_its_layers(tmp_path):
 
     path = rewritten_h5(tmp_path, "keras2_encoder_decoder", as_gru)
     with pytest.raises(ValueError, match=r"unknown architecture; expected two LSTM layers and "
-                                         r"one Dense .*found layers input_1 \(InputLayer\), "
-                                         r"input_2 \(InputLayer\), lstm \(LSTM\), lstm_1 \(GRU\)"):
+                                         r"one Dense .*found layers input_1 \(InputLayer, 0 "
+                                         r"weights\), input_2 \(InputLayer, 0 weights\), lstm "
+                                         r"\(LSTM, 3 weights\), lstm_1 \(GRU, 3 weights\)"):
         ns.load_keras_file(path)
     path = rewritten_h5(tmp_path, "keras2_encoder_decoder_weights",
                         lambda file: file.attrs.__setitem__("layer_names", ["lstm", "dense"]))
