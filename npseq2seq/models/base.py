@@ -598,9 +598,9 @@ class Seq2SeqModel:
 
         loss and acc are Keras's: teacher-forced cross-entropy and per-step
         accuracy. seq_acc is the tutorial's figure: the fraction of sequences
-        whose decode (`predict`, greedy or with `beam_width`, and
-        `feed_back`) equals the target exactly. batch_size pairs go through the teacher-forced pass
-        at a time; threads as for predict. sample_weight, as fit's, weighs
+        whose decode (`predict`, greedy or with `beam_width`, and `feed_back`)
+        equals the target exactly. batch_size pairs go through the
+        teacher-forced pass at a time; threads as for predict. sample_weight, as fit's, weighs
         the loss (as Keras's; acc counts every step, as Keras's). seq_acc
         compares the steps that weigh above 0 only, and leaves out the
         sequences none of whose steps do (NaN if that is all of them): a
@@ -832,6 +832,7 @@ def _checked_feed_back(feed_back, beam_width=1):
         raise ValueError("beam search feeds back each beam's tokens: beam_width > 1 takes "
                          f"feed_back='tokens', got {feed_back!r}")
     return feed_back
+
 
 def _token(name, value, n_features):
     """`value` as an int, if it is a token of the vocabulary, 0..n_features-1."""

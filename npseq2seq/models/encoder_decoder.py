@@ -227,9 +227,8 @@ class EncoderDecoder(Seq2SeqModel):
         'probabilities' (from the all-zero vector, each softmax: the tutorial's).
         """
         n = source.shape[0]
-        tokens = feed = np.full(n, START_TOKEN, np.int64)
-        if feed_back == "probabilities":
-            feed = np.zeros((n, self.n_features), self.dtype)
+        feed = (np.full(n, START_TOKEN, np.int64) if feed_back == "tokens"
+                else np.zeros((n, self.n_features), self.dtype))
         decoded = np.empty((n, n_steps), np.int64)
         logits = ws["dense"].empty("logits", (n, self.n_features), self.dtype)
         with np.errstate(over="ignore"):            # see LSTM.stepper
@@ -240,12 +239,12 @@ class EncoderDecoder(Seq2SeqModel):
                 step(feed)
                 tokens = self.dense.apply(h, logits).argmax(axis=-1, out=decoded[:, t])
                 if probs is None and feed_back == "tokens":
-                    feed = tokens
+                    feed = tokens                       # greedy: no softmax needed
                     continue
                 p = softmax(logits)
                 if probs is not None:
                     probs[:, t] = p
-                feed = tokens if feed_back == "tokens" else p
+                feed = p if feed_back == "probabilities" else tokens
         return decoded
 
     def _greedy_probabilities(self, source, n_steps, ws, feed_back="tokens"):
@@ -270,4 +269,3 @@ class EncoderDecoder(Seq2SeqModel):
                             f"{inputs.dtype}")
         check_step_shape(inputs, self.n_features, what)
         return self._check_sequences(what, inputs[:, None])[:, 0]
-
