@@ -809,9 +809,9 @@ def add_import(commands):
     sub = _command(commands, "import", "turn Keras or PyTorch weights into an npseq2seq model file",
                    run_import)
     sub.add_argument("weights", help="a .keras, .weights.h5 or Keras 2 .h5 file (needs h5py), "
-                     "or a .npz of "
-                     "Keras's get_weights() list (np.savez('w.npz', *model.get_weights())) or of "
-                     "a PyTorch state dict's arrays ('encoder.weight_ih_l0', ...)")
+                     "or a .npz of Keras's get_weights() list (np.savez('w.npz', "
+                     "*model.get_weights())) or of a PyTorch state dict's arrays "
+                     "('encoder.weight_ih_l0', ...)")
     sub.add_argument("--out", required=True, metavar="PATH", help="the model file to write")
     sub.add_argument("--model", choices=sorted(MODELS), default=None,
                      help="the design, for .npz input (default encoder-decoder)")

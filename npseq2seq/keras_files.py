@@ -144,10 +144,7 @@ def _older_weights(path, file):
     """The weights of an older-format .h5 file in get_weights() order, whether it
     holds a RepeatVector, its model config ({} if only weights) and the
     activation names of the Keras that wrote it."""
-    group = file["model_weights"] if "model_weights" in file else file
-    names = [_text(name) for name in group.attrs["layer_names"]]
-    layers = [(name, [np.array(group[name][_text(w)]) for w in group[name].attrs["weight_names"]])
-              for name in names]
+    layers = _older_layers(file["model_weights"] if "model_weights" in file else file)
     config = _model_config(path, file.attrs)
     kinds = _layer_kinds(config)
     weighted = [(name, arrays) for name, arrays in layers if arrays]
@@ -159,12 +156,22 @@ def _older_weights(path, file):
                          f"(the tutorial's encoder-decoder or RepeatVector model; an LSTM of "
                          f"3 weights, kernel, recurrent_kernel and bias, as Keras 2 and 3 keep "
                          f"them), found layers {', '.join(found)}")
-    weights = [array for _, arrays in weighted for array in arrays]
     repeat_vector = "RepeatVector" in kinds.values() or any(
         re.fullmatch(r"repeat_vector(_\d+)?", name) for name, _ in layers)
-    major = re.match(r"\d*", _text(file.attrs.get("keras_version", ""))).group()
-    activations = KERAS3_ACTIVATIONS if int(major or 2) >= 3 else KERAS2_ACTIVATIONS
-    return weights, repeat_vector, config, activations
+    weights = [array for _, arrays in weighted for array in arrays]
+    return weights, repeat_vector, config, _activations_of(file.attrs)
+
+
+def _older_layers(group):
+    """[(layer name, [its weight arrays])] in the model's order."""
+    return [(name, [np.array(group[name][_text(w)]) for w in group[name].attrs["weight_names"]])
+            for name in map(_text, group.attrs["layer_names"])]
+
+
+def _activations_of(attributes):
+    """The activation names as the Keras that wrote the file meant them."""
+    major = re.match(r"\d*", _text(attributes.get("keras_version", ""))).group()
+    return KERAS3_ACTIVATIONS if int(major or 2) >= 3 else KERAS2_ACTIVATIONS
 
 
 def _model_config(path, attributes):
