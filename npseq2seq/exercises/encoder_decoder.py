@@ -96,21 +96,8 @@ def _numerical(context):
     return tuple(numerical_gradient(loss, a) for a in arrays)
 
 
-TEMPLATE = '''"""Exercise: backward through the encoder-decoder, across the hand-over of (h, c).
-
-The tutorial's model below its Dense layer. The encoder runs over the source
-from zeros; its final state (h, c) is the decoder's initial state; the decoder
-runs over its teacher-forced inputs, and its outputs go on to the Dense layer:
-
-    _, (h, c), encoder_caches = lstm_forward(source, 0, 0, W_enc, U_enc, b_enc)
-    outputs, _, decoder_caches = lstm_forward(decoder_inputs, h, c, W_dec, U_dec, b_dec)
-
-(lstm_forward: lstm_step_forward at each step, keeping its cache.) Nothing
-reads the encoder's outputs, and nothing reads the decoder's final state.
-Given dL/d(outputs), write encoder_decoder_backward: the gradients of both
-LSTMs' weights and inputs. Each step cache holds its own LSTM's W and U.
-
-lstm_backward below is the lstm-backward exercise: paste your answer there
+# the templates' part both hand-over exercises share: lstm_backward, to fill in first
+LSTM_BACKWARD_PART = '''lstm_backward below is the lstm-backward exercise: paste your answer there
 (or write it now) and call it for each LSTM. The grader grades both functions.
 
 Grade it:   npseq2seq check THIS_FILE.py
@@ -128,6 +115,23 @@ def lstm_backward(d_outputs, d_state, caches):
     raise NotImplementedError("paste your lstm_backward here")
 
 
+'''
+
+TEMPLATE = '''"""Exercise: backward through the encoder-decoder, across the hand-over of (h, c).
+
+The tutorial's model below its Dense layer. The encoder runs over the source
+from zeros; its final state (h, c) is the decoder's initial state; the decoder
+runs over its teacher-forced inputs, and its outputs go on to the Dense layer:
+
+    _, (h, c), encoder_caches = lstm_forward(source, 0, 0, W_enc, U_enc, b_enc)
+    outputs, _, decoder_caches = lstm_forward(decoder_inputs, h, c, W_dec, U_dec, b_dec)
+
+(lstm_forward: lstm_step_forward at each step, keeping its cache.) Nothing
+reads the encoder's outputs, and nothing reads the decoder's final state.
+Given dL/d(outputs), write encoder_decoder_backward: the gradients of both
+LSTMs' weights and inputs. Each step cache holds its own LSTM's W and U.
+
+''' + LSTM_BACKWARD_PART + '''\
 def encoder_decoder_backward(d_outputs, encoder_caches, decoder_caches):
     """Backward through both LSTMs. Do not modify the arguments.
 

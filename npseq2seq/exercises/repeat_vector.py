@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from ..gradcheck import numerical_gradient
-from .encoder_decoder import INNER_MISTAKES, TARGET_STEPS
+from .encoder_decoder import INNER_MISTAKES, LSTM_BACKWARD_PART, TARGET_STEPS
 from .grader import Exercise
 from .lstm import D, N, STEPS, UNITS, WEIGHT_NAMES, _forward, random_weights, sequence_backward
 
@@ -100,24 +100,7 @@ reads the encoder's outputs or c, nor the decoder's final state. Given
 dL/d(outputs), write repeat_vector_backward: the gradients of the source and
 of both LSTMs' weights. Each step cache holds its own LSTM's W and U.
 
-lstm_backward below is the lstm-backward exercise: paste your answer there
-(or write it now) and call it for each LSTM. The grader grades both functions.
-
-Grade it:   npseq2seq check THIS_FILE.py
-Notes to follow along: docs/bptt.md (section 9, the hand-over).
-"""
-
-import numpy as np
-
-from npseq2seq import lstm_step_backward
-
-
-def lstm_backward(d_outputs, d_state, caches):
-    """Backward through time (the lstm-backward exercise): returns dx (N, T, D),
-    dh0, dc0 (N, u), dW (D, 4u), dU (u, 4u), db (4u,)."""
-    raise NotImplementedError("paste your lstm_backward here")
-
-
+''' + LSTM_BACKWARD_PART + '''\
 def repeat_vector_backward(d_outputs, encoder_caches, decoder_caches):
     """Backward through both LSTMs of the RepeatVector design. Do not modify the arguments.
 
