@@ -63,6 +63,13 @@ INNER_MISTAKES = {hint: fault for hint, fault in SEQUENCE_MISTAKES.items()
                   if fault != "no d_state"}
 
 
+def catalogued(reference, hand_over_mistakes):
+    """{hint: broken reference}: the hand-over's mistakes (reference's `fault`),
+    then lstm-backward's made in both LSTMs (its `inner`)."""
+    return {**{hint: partial(reference, fault=key) for hint, key in hand_over_mistakes.items()},
+            **{hint: partial(reference, inner=key) for hint, key in INNER_MISTAKES.items()}}
+
+
 def _case(rng):
     source = rng.standard_normal((N, STEPS, D))
     decoder_inputs = rng.standard_normal((N, TARGET_STEPS, D))
@@ -157,10 +164,7 @@ ENCODER_DECODER = Exercise(
     make_case=_case,
     reference=handover_backward,
     numerical=_numerical,
-    mistakes={**{hint: partial(handover_backward, fault=key)
-                 for hint, key in HANDOVER_MISTAKES.items()},
-              **{hint: partial(handover_backward, inner=key)
-                 for hint, key in INNER_MISTAKES.items()}},
+    mistakes=catalogued(handover_backward, HANDOVER_MISTAKES),
     gate_outputs=OUTPUT_NAMES[2:],
     step_outputs=OUTPUT_NAMES[:2],
 )

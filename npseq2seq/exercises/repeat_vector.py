@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from ..gradcheck import numerical_gradient
-from .encoder_decoder import INNER_MISTAKES, LSTM_BACKWARD_PART, TARGET_STEPS
+from .encoder_decoder import LSTM_BACKWARD_PART, TARGET_STEPS, catalogued
 from .grader import Exercise
 from .lstm import D, N, STEPS, UNITS, WEIGHT_NAMES, _forward, random_weights, sequence_backward
 
@@ -125,10 +125,7 @@ REPEAT_VECTOR = Exercise(
     make_case=_case,
     reference=repeated_backward,
     numerical=_numerical,
-    mistakes={**{hint: partial(repeated_backward, fault=key)
-                 for hint, key in HANDOVER_MISTAKES.items()},
-              **{hint: partial(repeated_backward, inner=key)
-                 for hint, key in INNER_MISTAKES.items()}},
+    mistakes=catalogued(repeated_backward, HANDOVER_MISTAKES),
     gate_outputs=OUTPUT_NAMES[1:],
     step_outputs=OUTPUT_NAMES[:1],
 )
