@@ -315,6 +315,16 @@ def test_encoder_decoder_hand_over_mistakes_are_named(new, mistake):
     assert len(named) == 1 and mistake in named[0], str(report)
 
 
+def test_encoder_decoder_decoder_inputs_left_at_zero_is_named():
+    report = grade(ENCODER_DECODER, "encoder_decoder_backward",
+                   "    return d_source, d_decoder_inputs,",
+                   "    d_decoder_inputs = np.zeros_like(d_decoder_inputs)\n"
+                   "    return d_source, d_decoder_inputs,")
+    assert [name for name, verdict in rows(report).items() if verdict != "ok"] == [
+        "d_decoder_inputs"]
+    assert any("the exercise asks for it all the same" in f for f in report.findings), str(report)
+
+
 def test_encoder_decoder_weights_summed_as_if_shared_is_named():
     report = grade(ENCODER_DECODER, "encoder_decoder_backward",
                    "return d_source, d_decoder_inputs, dW_enc, dU_enc, db_enc, dW_dec,",

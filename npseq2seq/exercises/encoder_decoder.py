@@ -39,6 +39,8 @@ def handover_backward(d_outputs, encoder_caches, decoder_caches, fault=None, inn
     d_source, _, _, *encoder_grads = backward(d_encoder_outputs, handed, encoder_caches)
     if fault == "shared weights":
         encoder_grads = decoder_grads = [e + d for e, d in zip(encoder_grads, decoder_grads)]
+    if fault == "inputs as data":
+        d_decoder_inputs = np.zeros_like(d_decoder_inputs)
     return (d_source, d_decoder_inputs, *encoder_grads, *decoder_grads)
 
 
@@ -54,6 +56,9 @@ HANDOVER_MISTAKES = {
     "that order": "swapped",
     "the encoder and the decoder are given one weight gradient, their sum: each LSTM has "
     "weights of its own, and its gradient is its own": "shared weights",
+    "d_decoder_inputs is all 0: the model reads no gradient there (teacher-forced "
+    "inputs are data, docs/bptt.md says), but the exercise asks for it all the same: the "
+    "decoder's dx": "inputs as data",
 }
 
 # lstm-backward's mistakes, made in both LSTMs (a student writes one loop for both).
