@@ -29,7 +29,7 @@ from .models import EncoderDecoder, RepeatVectorSeq2Seq
 from .models.base import DIVERGED_REMEDY, TrainingInterrupted, sequence_accuracy, training_rows
 from .optimizers import Adam
 from .sequence_files import (counted_steps, digest, file_name, parse_line, read_pairs,
-                             read_sequences, several_lengths, source_array, target_array)
+                             sequence_blocks, several_lengths, source_array, target_array)
 from .tasks import reversal_task
 
 MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
@@ -524,7 +524,8 @@ def add_predict(commands):
     sub.add_argument("--input", metavar="FILE",
                      help="decode each line of FILE instead (- for standard input): integers "
                           "separated by spaces or commas, any length a line, UTF-8 or ASCII; "
-                          "prints one line each, in order")
+                          "prints one line each, in order, as it reads (8,192 lines at a "
+                          "time, so a file of any size)")
     sub.add_argument("--steps", type=COUNT,
                      help="output length (default: the trained length; for a model trained "
                           "on targets of several lengths, the most steps: each output stops "
@@ -536,15 +537,20 @@ def add_predict(commands):
     _add_feed_back(sub)
 
 
+PREDICT_BLOCK = 8192    # lines predict --input reads and decodes at a time
+
+
 def run_predict(args):
     if (args.input is None) == (not args.tokens):
         raise ValueError("give the source tokens as arguments or --input FILE, one of the two")
     _check_feed_back(args)
     model = _model_to_predict(args)
-    if args.input is not None:
-        sources = read_sequences(args.input, model.n_features)
-        for tokens in predict_each(model, sources, args.steps, args.beam_width, args.feed_back):
-            print(_shown(model, tokens))
+    if args.input is not None:                  # decoded as read, a block at a time
+        for sources in sequence_blocks(args.input, model.n_features, PREDICT_BLOCK):
+            for tokens in predict_each(model, sources, args.steps, args.beam_width,
+                                       args.feed_back):
+                print(_shown(model, tokens))
+            sys.stdout.flush()
         return
     source = np.array([parse_line(" ".join(args.tokens), "the source", model.n_features)])
     if args.beam_width == 1:

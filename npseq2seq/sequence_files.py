@@ -20,28 +20,40 @@ import numpy as np
 
 from .tasks import check_in_range, pad_sequences
 
-__all__ = ["read_sequences", "parse_line", "read_pairs", "several_lengths", "source_array",
-           "target_array", "counted_steps", "digest", "file_name"]
+__all__ = ["read_sequences", "sequence_blocks", "parse_line", "read_pairs", "several_lengths",
+           "source_array", "target_array", "counted_steps", "digest", "file_name"]
 
 
 def read_sequences(path, n_tokens=None):
     """The integer sequences of a file, a list a line; every token in
     0..n_tokens-1 (any token of at least 0 when n_tokens is None)."""
+    return [sequence for block in sequence_blocks(path, n_tokens) for sequence in block]
+
+
+def sequence_blocks(path, n_tokens=None, size=8192):
+    """read_sequences' sequences, `size` lines at a time: a file need not fit in
+    memory to be decoded. An error names its line once the lines before it
+    have been handed out."""
     name = file_name(path)
     stream = (contextlib.nullcontext(sys.stdin) if path == "-" else
               open(path, encoding="utf-8-sig"))
+    block, number = [], 0
     try:
         with stream as lines:
-            sequences = [parse_line(line.lstrip("\ufeff") if number == 1 else line,
-                                    f"{name} line {number}", n_tokens)
-                         for number, line in enumerate(lines, 1)]
+            for number, line in enumerate(lines, 1):
+                block.append(parse_line(line.lstrip("\ufeff") if number == 1 else line,
+                                        f"{name} line {number}", n_tokens))
+                if len(block) == size:
+                    yield block
+                    block = []
     except UnicodeDecodeError as error:
         raise ValueError(f"{name} is not UTF-8 text ({error.reason}): "
                          f"expected lines of integers; save it as UTF-8 or ASCII "
                          f"(UTF-16, say, is what Windows PowerShell's > writes)") from None
-    if not sequences:
+    if not number:
         raise ValueError(f"{name} holds no sequences: expected a line of integers each")
-    return sequences
+    if block:
+        yield block
 
 
 def file_name(path):

@@ -380,6 +380,26 @@ def test_predict_decodes_every_line_of_a_file_in_order(trained, tmp_path, capsys
     assert lines[0] == "3 7 2" and lines[1] == "10 4 1"
 
 
+def test_predict_decodes_a_file_a_block_at_a_time_as_it_does_whole(trained, tmp_path, capsys,
+                                                                    monkeypatch):
+    # (1,000,000 lines: 466 MB held whole, 65 MB a block of 8,192 at a time)
+    rng = np.random.default_rng(3)
+    lines = [" ".join(map(str, rng.integers(1, 11, rng.integers(3, 7)))) for _ in range(23)]
+    path = tmp_path / "sources.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["predict", str(trained), "--input", str(path)]) == 0
+    whole = capsys.readouterr().out
+    monkeypatch.setattr("npseq2seq.cli.PREDICT_BLOCK", 5)        # 23 lines: 5 blocks
+    assert main(["predict", str(trained), "--input", str(path)]) == 0
+    assert capsys.readouterr().out == whole and len(whole.splitlines()) == 23
+    lines[17] = "4 x 2"                                 # in the fourth block
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["predict", str(trained), "--input", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "".join(whole.splitlines(keepends=True)[:15])     # the blocks before it
+    assert err == f"npseq2seq predict: error: {path} line 18: expected integers, got 'x'\n"
+
+
 def test_predict_reads_standard_input_and_takes_a_beam(trained, monkeypatch, capsys):
     import io
 
