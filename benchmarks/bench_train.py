@@ -37,7 +37,7 @@ import numpy as np
 import npseq2seq as ns
 from common import (TurnTakingWorker, add_python_options, exact_sequences, interpreter,
                     keras_greedy, keras_tutorial_models, machine, median, missing, print_table,
-                    report_result, torch_encoder_decoder, torch_greedy)
+                    own_peak_mb, report_result, torch_encoder_decoder, torch_greedy)
 
 
 # Each trainer builds its library's model and returns train(start, stop), which
@@ -181,8 +181,10 @@ def work(args):
         loss, acc = train(start, stop)
         report_result({"seconds": time.perf_counter() - began, "loss": loss, "acc": acc,
                        "samples": stop - start})
-    sys.stdin.readline()                # evaluate once told (end of input), so that
-    report_result({"seq_acc": evaluate()})   # it does not overlap another library's turn
+    sys.stdin.readline()                # evaluate once told (end of input), so that it
+    # does not overlap another library's turn; the peak is the worker's own (this
+    # script's own process, holding the data, may peak higher than a worker)
+    report_result({"seq_acc": evaluate(), "peak_mb": own_peak_mb()})
 
 
 def run_once(args, repeat):

@@ -69,7 +69,12 @@ def run_measured(command, with_children=False):
 
 
 def wait_measured(process):
-    """Wait for a child to exit; return (exit status, its peak resident memory in MB)."""
+    """Wait for a child to exit; return (exit status, its peak resident memory in MB).
+
+    The figure is ru_maxrss, which on Linux is at least the parent's own peak:
+    exec carries the peak of the memory the child started with, its parent's,
+    into the child's (a child of a 400 MB parent reports 400 MB). Measure from
+    a small parent, or have the child report own_peak_mb() itself."""
     # wait4 gives this child's own resource use, its peak RSS included
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -110,6 +115,13 @@ def _children_of(parent):
         if int(fields[1]) == parent:                   # the parent's pid
             children.append(int(entry))
     return children
+
+
+def own_peak_mb():
+    """This process's own peak resident memory in MB, VmHWM (Linux), which exec
+    resets; None where there is no /proc."""
+    kib = _peak_kib("self")
+    return kib / 1024 if kib else None
 
 
 def _peak_kib(pid):
@@ -156,13 +168,14 @@ class TurnTakingWorker:
         return self._read()
 
     def finish(self):
-        """(the worker's final result, its peak resident memory in MB)."""
+        """(the worker's final result, its peak resident memory in MB: the peak it
+        reported itself as 'peak_mb', else wait_measured's, an upper bound)."""
         self.process.stdin.close()
         result = self._read()
         status, peak_mb = wait_measured(self.process)
         if status != 0:
             raise self._failure("failed")
-        return result, peak_mb
+        return result, result.get("peak_mb") or peak_mb
 
     def _read(self):
         for line in self.process.stdout:       # anything a library prints is skipped
