@@ -547,9 +547,8 @@ def run_predict(args):
     model = _model_to_predict(args)
     if args.input is not None:                  # decoded as read, a block at a time
         for sources in sequence_blocks(args.input, model.n_features, PREDICT_BLOCK):
-            for tokens in predict_each(model, sources, args.steps, args.beam_width,
-                                       args.feed_back):
-                print(_shown(model, tokens))
+            decoded = predict_each(model, sources, args.steps, args.beam_width, args.feed_back)
+            sys.stdout.write("".join(_shown(model, tokens) + "\n" for tokens in decoded))
             sys.stdout.flush()
         return
     source = np.array([parse_line(" ".join(args.tokens), "the source", model.n_features)])
@@ -587,7 +586,7 @@ def _print_beams(model, source, beam_width, steps):
 
 def _shown(model, tokens):
     """A decode as predict prints it: '3 1 2', its tokens before the model's end token."""
-    return " ".join(str(t) for t in _until_end(model, tokens))
+    return " ".join(map(str, _until_end(model, tokens)))
 
 
 def predict_each(model, sources, n_steps, beam_width, feed_back="tokens"):

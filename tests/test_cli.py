@@ -400,6 +400,23 @@ def test_predict_decodes_a_file_a_block_at_a_time_as_it_does_whole(trained, tmp_
     assert err == f"npseq2seq predict: error: {path} line 18: expected integers, got 'x'\n"
 
 
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.one_of(st.integers(-3, 60).map(str), st.sampled_from(
+    [" ", "  ", "\t", ",", ", ", "[", "]", "x", "1.5", "+4", "\u00a0", "\u0663", ""])),
+    max_size=12), n_tokens=st.sampled_from([None, 11, 51]))
+def test_the_quick_reading_of_a_line_takes_what_parse_line_takes_or_leaves_it_to_it(
+        parts, n_tokens):
+    from npseq2seq.sequence_files import _quick_tokens, parse_line
+    line = "".join(parts) + "\n"
+    quick = _quick_tokens(line, n_tokens)
+    try:
+        parsed = parse_line(line, "a line", n_tokens)
+    except ValueError:
+        assert quick is None
+    else:                           # a line of integers and white space is read quickly
+        assert quick == parsed if not any(c in line for c in ",[]") else quick is None
+
+
 def test_predict_reads_standard_input_and_takes_a_beam(trained, monkeypatch, capsys):
     import io
 
