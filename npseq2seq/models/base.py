@@ -653,7 +653,8 @@ class Seq2SeqModel:
         data = (source, target) if weights is None else (source, target, weights)
         if any(test_hooks):
             return self._scored_in_turn(data, batch_size, *test_hooks)
-        return self._in_batches(data, batch_size, threads, self._scored).sum(axis=0)
+        sums = self._in_batches(data, batch_size, threads, self._scored, join=False)
+        return np.concatenate(sums).sum(axis=0)          # in the chunks' order, every time
 
     def _scored_in_turn(self, data, batch_size, begins, ends):
         """_scored's sums over batches of batch_size pairs, in order and in this
@@ -711,11 +712,14 @@ class Seq2SeqModel:
         """{layer name: Workspace}, empty: buffers for one pass at a time."""
         return {name: Workspace() for name in self.layers}
 
-    def _in_batches(self, source, batch_size, threads, decode):
+    def _in_batches(self, source, batch_size, threads, decode, join=True):
         """decode(chunk, workspaces) over chunks of at most `batch_size` sources, joined in order.
 
         source: an array, or a tuple of arrays with as many rows, cut into
-        chunks together (a chunk is then the tuple of their rows).
+        chunks together (a chunk is then the tuple of their rows). decode
+        gives a row for each of its sources (or a tuple of such arrays);
+        with join=False it may give anything, and the list of its results,
+        in order, is returned.
 
         Chunks bound the memory. With several threads and enough sources, each
         thread takes the next chunk as it finishes one, decodes it with
@@ -726,9 +730,9 @@ class Seq2SeqModel:
         batch_size = _count("batch_size", batch_size)
         threads = _thread_count(threads, len(_first(source)))
         with _PREDICT_TURN:
-            return self._decode_chunks(source, batch_size, threads, decode)
+            return self._decode_chunks(source, batch_size, threads, decode, join)
 
-    def _decode_chunks(self, source, batch_size, threads, decode):
+    def _decode_chunks(self, source, batch_size, threads, decode, join):
         """The chunks in `threads` threads, or in this thread if one is asked for
         or BLAS cannot be made single-threaded."""
         alone = contextlib.nullcontext(False)
@@ -736,11 +740,17 @@ class Seq2SeqModel:
             threads = threads if single else 1
             bounds = _chunk_bounds(len(_first(source)), batch_size, threads)
             chunks = [_rows(source, start, end) for start, end in zip(bounds, bounds[1:])]
+            if len(chunks) == 1 and join:               # (one source a call: no copy)
+                return decode(chunks[0], self._inference_workspaces())
+            results = _Joined(bounds) if join else _InOrder(len(chunks))
             if threads == 1:
                 workspaces = self._inference_workspaces()
-                return _joined([decode(chunk, workspaces) for chunk in chunks])
-            return _joined(_decode_shared(chunks, decode, _thread_pool(threads),
-                                          [self._inference_workspaces(k) for k in range(threads)]))
+                for k, chunk in enumerate(chunks):
+                    results.put(k, decode(chunk, workspaces))
+            else:
+                _decode_shared(chunks, decode, results.put, _thread_pool(threads),
+                               [self._inference_workspaces(k) for k in range(threads)])
+            return results.whole()
 
     # -- files ------------------------------------------------------------------
 
@@ -1009,8 +1019,9 @@ def _chunk_bounds(n, batch_size, threads):
     return [k * n // chunks for k in range(chunks + 1)]
 
 
-def _decode_shared(chunks, decode, pool, workspace_sets):
-    """decode every chunk in the pool's threads, one workspace set each; results in order.
+def _decode_shared(chunks, decode, put, pool, workspace_sets):
+    """decode every chunk in the pool's threads, one workspace set each, and hand
+    put(k, result) chunk k's result.
 
     Each thread takes the next chunk when it finishes one, so a thread on a
     slower core (this machine has one) does fewer: for 10,000 sequences 4%
@@ -1022,12 +1033,11 @@ def _decode_shared(chunks, decode, pool, workspace_sets):
     waiting = queue.SimpleQueue()
     for k in range(len(chunks)):
         waiting.put(k)
-    results = [None] * len(chunks)
 
     def work(workspaces):
         while (k := _next_or_none(waiting)) is not None:
             try:
-                results[k] = decode(chunks[k], workspaces)
+                put(k, decode(chunks[k], workspaces))
             except BaseException:
                 _drop_the_rest(waiting)                     # the others stop too
                 raise
@@ -1041,7 +1051,6 @@ def _decode_shared(chunks, decode, pool, workspace_sets):
         raise
     for part in parts:
         part.result()           # raises the error of the first that failed, in this order
-    return results
 
 
 def _next_or_none(waiting):
@@ -1057,13 +1066,41 @@ def _drop_the_rest(waiting):
         pass
 
 
-def _joined(parts):
-    """The chunks' results in order: arrays, or tuples of arrays joined item by item."""
-    if len(parts) == 1:
-        return parts[0]
-    if isinstance(parts[0], tuple):
-        return tuple(np.concatenate(items) for items in zip(*parts))
-    return np.concatenate(parts)
+class _Joined:
+    """The chunks' results (arrays, or tuples of arrays), joined in order: each is
+    copied into arrays for all the rows as it comes, so the parts are not all
+    held beside the whole (encode's answer was held twice). The arrays are made
+    from the first result to come, whichever chunk it is."""
+
+    def __init__(self, bounds):
+        self.bounds, self.arrays, self.is_tuple = bounds, None, False
+        self.lock = threading.Lock()
+
+    def put(self, k, result):
+        items = result if isinstance(result, tuple) else (result,)
+        with self.lock:
+            if self.arrays is None:
+                self.is_tuple = isinstance(result, tuple)
+                self.arrays = tuple(np.empty((self.bounds[-1], *item.shape[1:]), item.dtype)
+                                    for item in items)
+        for whole, item in zip(self.arrays, items):
+            whole[self.bounds[k]:self.bounds[k + 1]] = item
+
+    def whole(self):
+        return self.arrays if self.is_tuple else self.arrays[0]
+
+
+class _InOrder:
+    """The chunks' results as they are, listed in the chunks' order."""
+
+    def __init__(self, count):
+        self.results = [None] * count
+
+    def put(self, k, result):
+        self.results[k] = result
+
+    def whole(self):
+        return self.results
 
 
 @contextlib.contextmanager
