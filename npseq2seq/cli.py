@@ -525,7 +525,7 @@ def add_predict(commands):
                      help="decode each line of FILE instead (- for standard input): integers "
                           "separated by spaces or commas, any length a line, UTF-8 or ASCII; "
                           "prints one line each, in order, as it reads (8,192 lines at a "
-                          "time, so a file of any size)")
+                          "time, so a file of any size; at a terminal, each line as typed)")
     sub.add_argument("--steps", type=COUNT,
                      help="output length (default: the trained length; for a model trained "
                           "on targets of several lengths, the most steps: each output stops "
@@ -546,7 +546,9 @@ def run_predict(args):
     _check_feed_back(args)
     model = _model_to_predict(args)
     if args.input is not None:                  # decoded as read, a block at a time
-        for sources in sequence_blocks(args.input, model.n_features, PREDICT_BLOCK):
+        typed = args.input == "-" and sys.stdin.isatty()    # each line answered as typed
+        block = 1 if typed else PREDICT_BLOCK
+        for sources in sequence_blocks(args.input, model.n_features, block):
             decoded = predict_each(model, sources, args.steps, args.beam_width, args.feed_back)
             sys.stdout.write("".join(_shown(model, tokens) + "\n" for tokens in decoded))
             sys.stdout.flush()

@@ -428,6 +428,27 @@ def test_predict_reads_standard_input_and_takes_a_beam(trained, monkeypatch, cap
     assert capsys.readouterr().out.splitlines() == [" ".join(map(str, row)) for row in best]
 
 
+def test_predict_answers_each_line_typed_at_a_terminal_before_reading_the_next(
+        trained, monkeypatch, capsys):
+    answers = []
+
+    class Terminal:             # what a person types: the next line only after an answer
+        def isatty(self):
+            return True
+
+        def __iter__(self):
+            for line in ("2 7 3 5 9\n", "8 1 1 4 4\n"):
+                yield line
+                answers.append(capsys.readouterr().out)
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    assert main(["predict", str(trained), "--input", "-"]) == 0
+    model = load(trained)
+    expected = [" ".join(map(str, model.predict(np.array([s]))[0])) + "\n"
+                for s in ([2, 7, 3, 5, 9], [8, 1, 1, 4, 4])]
+    assert answers == expected
+
+
 @pytest.mark.parametrize("text, argv_tokens, message", [
     ("1 2\n\n3 4\n", [], "line 2 is empty: expected integers separated by spaces or commas"),
     ("1 2\n3 x4\n", [], "line 2: expected integers, got 'x4'"),
