@@ -15,7 +15,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / name
         for name in ("bptt.md", "gradcheck.md", "real_valued.md", "embeddings.md",
-                     "deeper_models.md", "attention.md", "variable_length.md")]
+                     "deeper_models.md", "attention.md", "variable_length.md",
+                     "from_the_tutorial.md")]
 LINK = re.compile(r"\[`([\w.]+)`, lines? (\d+)(?:-(\d+))?\]\(\.\./([\w/]+\.py)#L(\d+)(?:-L(\d+))?\)"
                   r"(?:<!-- (.+?) -->)?")
 
@@ -172,3 +173,16 @@ def test_the_variable_length_example_learns_more_with_the_mask(capsys):
     assert f"EncoderDecoder(mask_zero=True) with sample_weight: {from_model:.1%}" in printed
     assert names["scored"]["seq_acc"] == from_model         # evaluate leaves the padding out
     assert f"evaluate's seq_acc, the padding left out: {from_model:.1%}" in printed
+
+
+def test_the_tutorials_script_here_decodes_as_its_loop_does(capsys):
+    text = (ROOT / "docs" / "from_the_tutorial.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert "ns.reversal_task(100_000," in code
+    code = code.replace("ns.reversal_task(100_000,", "ns.reversal_task(3_200,")   # 100 batches
+    exec(compile(code, "docs/from_the_tutorial.md", "exec"), {})    # it asserts the two agree
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"Accuracy: \d+\.\d\d%", lines[-11])
+    for line in lines[-10:]:
+        source, target, _ = re.fullmatch(r"X=(\[.*\]) y=(\[.*\]), yhat=(\[.*\])", line).groups()
+        assert eval(target) == eval(source)[:3][::-1]
