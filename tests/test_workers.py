@@ -9,6 +9,7 @@ import copy
 import glob
 import io
 import os
+import subprocess
 import sys
 import time
 
@@ -228,10 +229,31 @@ def test_a_worker_that_dies_mid_fit_is_named_and_the_next_fit_starts_another(mon
 
 
 @pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="the file goes elsewhere")
-def test_the_shared_file_is_gone_once_the_worker_has_mapped_it():
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_the_shared_file_is_gone_once_the_worker_has_mapped_it(monkeypatch, anonymous):
+    if not anonymous and hasattr(os, "memfd_create"):    # where there is no memfd_create
+        monkeypatch.delattr(os, "memfd_create")
     model, _ = trained(2, epochs=1)
     assert model._worker.alive()
     assert glob.glob(os.path.join("/dev/shm", "npseq2seq-fit-*")) == []
+    assert_same_up_to_rounding(trained(1, epochs=1)[0], model)     # it trained, both ways
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux's memfd_create")
+def test_the_shared_memory_has_no_name_to_leave_behind():
+    # a parent killed hard while its worker started left its named file in /dev/shm
+    before = set(glob.glob("/dev/shm/*"))
+    path, mapping, descriptor = workers_module._shared_file(4096)
+    try:
+        assert descriptor is not None and set(glob.glob("/dev/shm/*")) == before
+        mapping[:5] = b"hello"
+        # as the worker finds it: the descriptor handed over, under the same number
+        read = subprocess.run([sys.executable, "-c", f"print(open({path!r}, 'rb').read(5))"],
+                              pass_fds=(descriptor,), capture_output=True, text=True)
+        assert read.stdout.strip() == "b'hello'"
+    finally:
+        mapping.close()
+        os.close(descriptor)
 
 
 @pytest.mark.parametrize("workers", [0, 3, 1.5, True, "2"])

@@ -15,8 +15,10 @@ while this process trains the first:
     3. neither starts the next batch before both halves are stepped.
 
 Weights, gradients and optimizer state live in one memory-mapped file that
-both processes map (in /dev/shm where there is one, so in memory, not on
-disk). The file is unlinked as soon as the worker has mapped it. The two talk
+both processes map: on Linux an anonymous one (memfd_create), which the worker
+is handed as an open descriptor, so no name is left behind whatever happens to
+either process; elsewhere a named one (in /dev/shm where there is one, so in
+memory, not on disk), unlinked as soon as the worker has mapped it. The two talk
 over the worker's stdin and stdout, a byte or so a message (and once a fit,
 the data: tokens in the narrowest type that holds them, arrays written from
 their own memory; see narrowed and _framed); each side also
@@ -115,18 +117,21 @@ class TrainingWorker:
         self.model, self.half = model, n // 2
         # the header, then params, this process's grads, the worker's, 3 slots
         nbytes = _HEADER_BYTES + 6 * n * model.dtype.itemsize
-        path, self._mapping = _shared_file(nbytes)
+        path, self._mapping, descriptor = _shared_file(nbytes)
         try:
             self._arrays = _carve(self._mapping, n, model.dtype)
             counts, stats, params, grads, _, _ = self._arrays
             model._move_parameters(params, grads)
-            self._process = _start(model, path, nbytes)
+            self._process = _start(model, path, nbytes, descriptor)
             weakref.finalize(model, _stop, self._process)   # the worker goes with the model
             self._outbox = _Outbox(self._process.stdin, counts, TO_WORKER)
             self._inbox = _Inbox(self._process.stdout, counts, TO_PARENT)
             self._read_ready()                      # mapped: the file may go
         finally:
-            _unlink(path)
+            if descriptor is None:
+                _unlink(path)
+            else:
+                os.close(descriptor)
         self.stats, self._worker_grads, self.slot_arrays = stats, self._arrays[4], self._arrays[5]
         self._order, self._next_batch, self._weights, self._settings = None, None, None, None
 
@@ -349,12 +354,26 @@ def _stop(process):
 
 
 def _shared_file(nbytes):
-    """A new file of nbytes, mapped: (path, mapping)."""
+    """A new file of nbytes, mapped: (the path the worker opens, mapping, the open
+    descriptor to hand the worker, or None: a named file, to be unlinked)."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        try:
+            descriptor = os.memfd_create("npseq2seq-fit")
+        except OSError:             # (a sandbox may refuse it: a named file then)
+            pass
+        else:
+            try:
+                os.ftruncate(descriptor, nbytes)
+                mapping = mmap.mmap(descriptor, nbytes)
+            except BaseException:
+                os.close(descriptor)
+                raise
+            return f"/proc/self/fd/{descriptor}", mapping, descriptor   # the worker's own
     folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
     handle, path = tempfile.mkstemp(prefix="npseq2seq-fit-", dir=folder)
     try:
         os.ftruncate(handle, nbytes)
-        return path, mmap.mmap(handle, nbytes)
+        return path, mmap.mmap(handle, nbytes), None
     except BaseException:
         _unlink(path)
         raise
@@ -394,11 +413,13 @@ def _check_importable(cls):
                         f"the top level of a module, or train with workers=1")
 
 
-def _start(model, path, nbytes):
-    """The worker: this module's _main in the same Python, BLAS on one thread, pipes for talk."""
+def _start(model, path, nbytes, descriptor=None):
+    """The worker: this module's _main in the same Python, BLAS on one thread, pipes for
+    talk; `descriptor` (if not None) stays open in it, under the same number."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     process = subprocess.Popen(python_command(f"from {__name__} import _main; _main()"),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                               pass_fds=() if descriptor is None else (descriptor,))
     setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes,
              [entry for entry in sys.path if isinstance(entry, str)])
     _write(process.stdin, _framed(setup))
@@ -418,6 +439,8 @@ class _Worker:
         self.model = cls(**config)
         with open(path, "r+b") as f:
             self.mapping = mmap.mmap(f.fileno(), nbytes)
+        if path.startswith("/proc/self/fd/"):      # the descriptor handed over: mapped, done
+            os.close(int(path.rsplit("/", 1)[1]))
         n = self.model._flat_params.size
         counts, self.stats, params, their_grads, grads, self.slot_arrays = _carve(
             self.mapping, n, self.model.dtype)
