@@ -75,37 +75,41 @@ def catalogued(reference, hand_over_mistakes):
             **{hint: partial(reference, inner=key) for hint, key in INNER_MISTAKES.items()}}
 
 
+def hand_over_case(forward, arrays, rng):
+    """A hand-over exercise's inputs, and the context of its finite differences:
+    `arrays` (the source, ..., both LSTMs' weights) through forward(*arrays) ->
+    (the decoder's outputs, encoder caches, decoder caches), given d_outputs."""
+    d_outputs = rng.standard_normal((N, TARGET_STEPS, UNITS))
+    _, encoder_caches, decoder_caches = forward(*arrays)
+    inputs = {"d_outputs": d_outputs, "encoder_caches": encoder_caches,
+              "decoder_caches": decoder_caches}
+    return inputs, (forward, *arrays, d_outputs)
+
+
+def hand_over_numerical(context):
+    """Finite differences of L = sum(d_outputs * the decoder's outputs), for each array."""
+    forward, *arrays, d_outputs = context
+
+    def loss():
+        return float(np.sum(d_outputs * forward(*arrays)[0]))
+
+    return tuple(numerical_gradient(loss, a) for a in arrays)
+
+
 def _case(rng):
     source = rng.standard_normal((N, STEPS, D))
     decoder_inputs = rng.standard_normal((N, TARGET_STEPS, D))
-    encoder_weights, decoder_weights = random_weights(rng), random_weights(rng)
-    d_outputs = rng.standard_normal((N, TARGET_STEPS, UNITS))
-    encoder_caches, decoder_caches = _model_forward(source, decoder_inputs, encoder_weights,
-                                                    decoder_weights)[1:]
-    inputs = {"d_outputs": d_outputs, "encoder_caches": encoder_caches,
-              "decoder_caches": decoder_caches}
-    return inputs, (source, decoder_inputs, *encoder_weights, *decoder_weights, d_outputs)
+    weights = (*random_weights(rng), *random_weights(rng))          # the encoder's, the decoder's
+    return hand_over_case(_model_forward, (source, decoder_inputs, *weights), rng)
 
 
-def _model_forward(source, decoder_inputs, encoder_weights, decoder_weights):
+def _model_forward(source, decoder_inputs, *weights):
     """The decoder's outputs and both LSTMs' step caches: the encoder from zeros,
     the decoder from the encoder's final (h, c)."""
     zeros = np.zeros((len(source), UNITS))
-    _, state, encoder_caches = _forward(source, zeros, zeros, *encoder_weights)
-    outputs, _, decoder_caches = _forward(decoder_inputs, *state, *decoder_weights)
+    _, state, encoder_caches = _forward(source, zeros, zeros, *weights[:3])
+    outputs, _, decoder_caches = _forward(decoder_inputs, *state, *weights[3:])
     return outputs, encoder_caches, decoder_caches
-
-
-def _numerical(context):
-    """Finite differences of L = sum(d_outputs * the decoder's outputs)."""
-    *arrays, d_outputs = context
-    source, decoder_inputs = arrays[:2]
-
-    def loss():
-        outputs = _model_forward(source, decoder_inputs, arrays[2:5], arrays[5:8])[0]
-        return float(np.sum(d_outputs * outputs))
-
-    return tuple(numerical_gradient(loss, a) for a in arrays)
 
 
 # the templates' part both hand-over exercises share: lstm_backward, to fill in first
@@ -168,7 +172,7 @@ ENCODER_DECODER = Exercise(
     output_names=OUTPUT_NAMES,
     make_case=_case,
     reference=handover_backward,
-    numerical=_numerical,
+    numerical=hand_over_numerical,
     mistakes=catalogued(handover_backward, HANDOVER_MISTAKES),
     gate_outputs=OUTPUT_NAMES[2:],
     step_outputs=OUTPUT_NAMES[:2],

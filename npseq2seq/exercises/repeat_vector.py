@@ -15,8 +15,8 @@ from functools import partial
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from .encoder_decoder import LSTM_BACKWARD_PART, TARGET_STEPS, catalogued
+from .encoder_decoder import (LSTM_BACKWARD_PART, TARGET_STEPS, catalogued, hand_over_case,
+                              hand_over_numerical)
 from .grader import Exercise
 from .lstm import D, N, STEPS, UNITS, WEIGHT_NAMES, _forward, random_weights, sequence_backward
 
@@ -55,33 +55,18 @@ HANDOVER_MISTAKES = {
 
 def _case(rng):
     source = rng.standard_normal((N, STEPS, D))
-    encoder_weights, decoder_weights = random_weights(rng), random_weights(rng, d=UNITS)
-    d_outputs = rng.standard_normal((N, TARGET_STEPS, UNITS))
-    encoder_caches, decoder_caches = _model_forward(source, encoder_weights, decoder_weights)[1:]
-    inputs = {"d_outputs": d_outputs, "encoder_caches": encoder_caches,
-              "decoder_caches": decoder_caches}
-    return inputs, (source, *encoder_weights, *decoder_weights, d_outputs)
+    weights = (*random_weights(rng), *random_weights(rng, d=UNITS))  # the decoder reads h
+    return hand_over_case(_model_forward, (source, *weights), rng)
 
 
-def _model_forward(source, encoder_weights, decoder_weights):
+def _model_forward(source, *weights):
     """The decoder's outputs and both LSTMs' step caches: the encoder from zeros,
     its final h repeated as the decoder's input, the decoder from zeros."""
     zeros = np.zeros((len(source), UNITS))
-    _, (h, _), encoder_caches = _forward(source, zeros, zeros, *encoder_weights)
+    _, (h, _), encoder_caches = _forward(source, zeros, zeros, *weights[:3])
     repeated = np.repeat(h[:, None], TARGET_STEPS, axis=1)
-    outputs, _, decoder_caches = _forward(repeated, zeros, zeros, *decoder_weights)
+    outputs, _, decoder_caches = _forward(repeated, zeros, zeros, *weights[3:])
     return outputs, encoder_caches, decoder_caches
-
-
-def _numerical(context):
-    """Finite differences of L = sum(d_outputs * the decoder's outputs)."""
-    *arrays, d_outputs = context
-
-    def loss():
-        outputs = _model_forward(arrays[0], arrays[1:4], arrays[4:7])[0]
-        return float(np.sum(d_outputs * outputs))
-
-    return tuple(numerical_gradient(loss, a) for a in arrays)
 
 
 TEMPLATE = '''"""Exercise: backward through the RepeatVector design, h handed over as input.
@@ -124,7 +109,7 @@ REPEAT_VECTOR = Exercise(
     output_names=OUTPUT_NAMES,
     make_case=_case,
     reference=repeated_backward,
-    numerical=_numerical,
+    numerical=hand_over_numerical,
     mistakes=catalogued(repeated_backward, HANDOVER_MISTAKES),
     gate_outputs=OUTPUT_NAMES[1:],
     step_outputs=OUTPUT_NAMES[:1],
