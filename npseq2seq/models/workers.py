@@ -354,9 +354,10 @@ def _stop(process):
 
 
 def _shared_file(nbytes):
-    """A new file of nbytes, mapped: (the path the worker opens, mapping, the open
-    descriptor to hand the worker, or None: a named file, to be unlinked)."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+    """A new file of nbytes, mapped: (its path, mapping, None), a named file to be
+    unlinked, or on Linux (None, mapping, its descriptor), one with no name, which
+    the worker is handed open."""
+    if hasattr(os, "memfd_create"):
         try:
             descriptor = os.memfd_create("npseq2seq-fit")
         except OSError:             # (a sandbox may refuse it: a named file then)
@@ -368,7 +369,7 @@ def _shared_file(nbytes):
             except BaseException:
                 os.close(descriptor)
                 raise
-            return f"/proc/self/fd/{descriptor}", mapping, descriptor   # the worker's own
+            return None, mapping, descriptor
     folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
     handle, path = tempfile.mkstemp(prefix="npseq2seq-fit-", dir=folder)
     try:
@@ -420,8 +421,8 @@ def _start(model, path, nbytes, descriptor=None):
     process = subprocess.Popen(python_command(f"from {__name__} import _main; _main()"),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                pass_fds=() if descriptor is None else (descriptor,))
-    setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path, nbytes,
-             [entry for entry in sys.path if isinstance(entry, str)])
+    setup = (type(model).__module__, type(model).__qualname__, model.get_config(), path,
+             descriptor, nbytes, [entry for entry in sys.path if isinstance(entry, str)])
     _write(process.stdin, _framed(setup))
     return process
 
@@ -431,16 +432,18 @@ def _start(model, path, nbytes, descriptor=None):
 class _Worker:
     def __init__(self, commands, replies):
         self.commands = commands
-        module, name, config, path, nbytes, parent_path = self._receive()
+        module, name, config, path, descriptor, nbytes, parent_path = self._receive()
         # the model's module is found where the parent found it (a module beside
         # the parent's script, say), this npseq2seq staying first
         sys.path.extend(entry for entry in parent_path if entry not in sys.path)
         cls = getattr(importlib.import_module(module), name)
         self.model = cls(**config)
-        with open(path, "r+b") as f:
-            self.mapping = mmap.mmap(f.fileno(), nbytes)
-        if path.startswith("/proc/self/fd/"):      # the descriptor handed over: mapped, done
-            os.close(int(path.rsplit("/", 1)[1]))
+        if descriptor is None:                      # the named file
+            with open(path, "r+b") as f:
+                self.mapping = mmap.mmap(f.fileno(), nbytes)
+        else:                                       # handed over open: mapped, done with
+            self.mapping = mmap.mmap(descriptor, nbytes)
+            os.close(descriptor)
         n = self.model._flat_params.size
         counts, self.stats, params, their_grads, grads, self.slot_arrays = _carve(
             self.mapping, n, self.model.dtype)
