@@ -28,7 +28,7 @@ import numpy as np
 
 from .activations import log_softmax
 
-__all__ = ["beam_search", "likeliest_ended"]
+__all__ = ["beam_search", "likeliest_ended", "filled_after_end"]
 
 
 def beam_search(model, source, beam_width, n_steps, start_token, end_token=None):
@@ -87,6 +87,12 @@ def likeliest_ended(log_p, end_token):
     rows = np.arange(len(log_p))
     ends = ending[rows, at] >= best.sum(axis=1)
     tokens[rows[ends], at[ends]] = end_token
+    return filled_after_end(tokens, end_token)
+
+
+def filled_after_end(tokens, end_token):
+    """Tokens (N, T) with every step after a row's first end_token set to
+    end_token, in place, and returned."""
     tokens[np.logical_or.accumulate(tokens == end_token, axis=1)] = end_token
     return tokens
 

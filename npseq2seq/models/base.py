@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 
 from .. import blas_threads
+from ..decoding import filled_after_end
 from ..initializers import float_dtype, seed_sequence
 from ..io import check_writable
 from ..layers import LSTM, Dense
@@ -552,9 +553,7 @@ class Seq2SeqModel:
     def _ended(self, decoded):
         """Decoded tokens (N, T) with every step after a row's end_token set to
         end_token (in place, and returned); as they are without one."""
-        if self.end_token is not None:
-            decoded[np.logical_or.accumulate(decoded == self.end_token, axis=1)] = self.end_token
-        return decoded
+        return decoded if self.end_token is None else filled_after_end(decoded, self.end_token)
 
     def _source_skipped(self, source):
         """The encoder's masked steps, (T, N, 1) True at token 0, with mask_zero;
