@@ -32,6 +32,18 @@ def check_in_range(tokens, n_classes, what="tokens"):
                          f"{tokens.min()} to {tokens.max()}")
 
 
+def check_finite(x, what, minimum=None):
+    """ValueError naming `what` and its first bad value, and where it is,
+    unless every value of x is finite (and at least `minimum`, if given)."""
+    bad = ~np.isfinite(x)
+    if minimum is not None:
+        bad |= x < minimum
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        wanted = "finite" if minimum is None else f"finite and at least {minimum}"
+        raise ValueError(f"{what} must be {wanted}, got {x[where]} at index {where}")
+
+
 def as_indices(tokens):
     """Checked tokens as NumPy indexes with: as they are, unless their type does
     not cast safely to np.intp (uint64 on a 64-bit machine), which NumPy mixes

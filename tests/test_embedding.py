@@ -94,7 +94,7 @@ def test_pretrained_vectors_are_copied_into_the_layers_dtype():
     (lambda e: ns.Embedding.from_pretrained(np.ones((0, 3))), ValueError,
      "vectors must be a 2-D array of numbers (vocabulary, width), got shape (0, 3)"),
     (lambda e: ns.Embedding.from_pretrained([[1.0, np.nan]]), ValueError,
-     "vectors contain NaN or infinity"),
+     "vectors must be finite, got nan at index (0, 1)"),
     (lambda e: ns.Embedding(0, 2), ValueError, "input_dim must be at least 1, got 0"),
     (lambda e: gradcheck.check_embedding(e, np.array([1])), TypeError,
      "gradient checks need a float64 layer"),

@@ -566,7 +566,8 @@ def test_load_errors_name_the_problem(tmp_path):
     (np.zeros((4, 1, 6, 7)), r"\(samples, steps, 7\).*got shape \(4, 1, 6, 7\); squeeze axis 1"),
     (np.array([[1, 2, 9]]), r"source tokens must lie in 0\.\.6, got values from 1 to 9"),
     (np.array([["a"]]), r"source must be integer tokens or float vectors, got dtype <U1"),
-    (np.full((1, 2, 7), np.nan), r"source contains NaN"),
+    (np.where(np.arange(14).reshape(1, 2, 7) == 9, np.nan, 0.0),
+     r"source must be finite, got nan at index \(0, 1, 2\)"),
     (np.zeros((0, 3), np.int64), r"at least one sample"),
     (np.array([1, 2, 3]), r"got shape \(3,\); for one sequence, pass a batch of one: "
                           r"source\[None\]"),

@@ -123,8 +123,12 @@ def test_validation_data_may_carry_its_own_weights():
     (np.ones(5), ValueError, r"sample_weight must have shape \(8,\) \(a weight a sequence\) "
                              r"or \(8, 2\) \(a weight a step\), got \(5,\)"),
     (np.ones((8, 3)), ValueError, r"or \(8, 2\) \(a weight a step\), got \(8, 3\)"),
-    (-np.ones(8), ValueError, "sample_weight must be finite and at least 0"),
-    (np.full(8, np.nan), ValueError, "sample_weight must be finite and at least 0"),
+    (np.r_[np.ones(5), -2.0, np.ones(2)], ValueError,
+     r"sample_weight must be finite and at least 0, got -2\.0 at index \(5,\)"),
+    (np.where(np.arange(16).reshape(8, 2) == 13, np.inf, 1.0), ValueError,
+     r"sample_weight must be finite and at least 0, got inf at index \(6, 1\)"),
+    (np.full((8, 1), np.nan), ValueError,
+     r"sample_weight must be finite and at least 0, got nan at index \(0, 0\)"),
     (np.array(["1"] * 8), TypeError, "sample_weight must be numbers, got dtype <U1"),
 ])
 def test_bad_sample_weights_are_named(weights, error, message):

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import npseq2seq as ns
+from npseq2seq.tasks import check_finite
 
 
 def test_reversal_task_shapes_ranges_and_targets():
@@ -113,3 +115,20 @@ def test_pad_sequences_keeps_what_fits_where_it_says_and_fills_the_rest(
         kept = s[len(s) - min(len(s), width):] if truncating == "pre" else s[:width]
         filled = [-1] * (width - len(kept))
         assert row.tolist() == (kept + filled if padding == "post" else filled + kept)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=3),
+       st.sampled_from([np.nan, np.inf, -np.inf, -1.0]), st.data())
+def test_check_finite_names_the_first_bad_value_and_where_it_is(shape, bad, data):
+    x = np.ones(shape)
+    positions = data.draw(st.sets(st.integers(0, x.size - 1), min_size=1))
+    x.flat[sorted(positions)] = bad
+    first = np.unravel_index(min(positions), x.shape)
+    minimum = 0 if bad == -1.0 else data.draw(st.sampled_from([None, 0]))
+    wanted = "finite" if minimum is None else "finite and at least 0"
+    with pytest.raises(ValueError, match=re.escape(
+            f"x must be {wanted}, got {bad} at index {tuple(map(int, first))}")):
+        check_finite(x, "x", minimum=minimum)
+    x.flat[sorted(positions)] = 0.0
+    check_finite(x, "x", minimum=minimum)          # all finite, none below 0: no error

@@ -18,7 +18,7 @@ for a narrower table of its own, or one trained elsewhere.
 import numpy as np
 
 from ..initializers import float_dtype, make_rng, random_uniform
-from ..tasks import checked_indices, count
+from ..tasks import check_finite, checked_indices, count
 from ..workspace import empty
 
 __all__ = ["Embedding"]
@@ -42,8 +42,7 @@ class Embedding:
         if vectors.ndim != 2 or 0 in vectors.shape or vectors.dtype.kind not in "iuf":
             raise ValueError(f"vectors must be a 2-D array of numbers (vocabulary, width), "
                              f"got shape {vectors.shape} and dtype {vectors.dtype}")
-        if not np.all(np.isfinite(vectors)):
-            raise ValueError("vectors contain NaN or infinity")
+        check_finite(vectors, "vectors")
         layer = cls.__new__(cls)            # (no random table drawn only to be overwritten)
         layer._hold(np.array(vectors, dtype=float_dtype(dtype)))
         return layer

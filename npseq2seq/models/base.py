@@ -36,7 +36,7 @@ from ..layers import LSTM, Dense
 from ..layers.lstm import skipped_steps, is_token_array, shape_hint
 from ..losses import accuracy, softmax_cross_entropy
 from ..optimizers import Adam, get_optimizer
-from ..tasks import checked_indices, count as _count
+from ..tasks import check_finite, checked_indices, count as _count
 from ..trace import GradientTrace
 from ..workspace import Workspace
 from .progress import History, ProgressBar
@@ -182,8 +182,7 @@ class Seq2SeqModel:
             raise ValueError(f"weight {name} must have shape {param.shape}, got {value.shape}")
         if value.dtype.kind not in "iuf":
             raise TypeError(f"weight {name} must be a real number array, got dtype {value.dtype}")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"weight {name} contains NaN or infinity")
+        check_finite(value, f"weight {name}")
         return value
 
     def _pack_parameters(self):
@@ -540,14 +539,12 @@ class Seq2SeqModel:
         if weights.dtype.kind not in "biuf":                # booleans: a mask, 1 and 0
             raise TypeError(f"{what}sample_weight must be numbers, got dtype {weights.dtype}")
         n, steps = target.shape[:2]
-        if weights.shape in ((n,), (n, 1)):
-            weights = weights.reshape(n, 1)
-        elif weights.shape != (n, steps):
+        if weights.shape not in ((n,), (n, 1), (n, steps)):
             raise ValueError(f"{what}sample_weight must have shape ({n},) (a weight a "
                              f"sequence) or ({n}, {steps}) (a weight a step), got "
                              f"{weights.shape}")
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise ValueError(f"{what}sample_weight must be finite and at least 0")
+        check_finite(weights, f"{what}sample_weight", minimum=0)
+        weights = weights.reshape(n, -1)                    # (n, 1) or (n, steps)
         return np.ascontiguousarray(np.broadcast_to(weights, (n, steps)), dtype=self.dtype)
 
     def _ended(self, decoded):
@@ -786,8 +783,7 @@ class Seq2SeqModel:
         if s.dtype.kind not in "iuf" or s.shape != wanted:
             raise ValueError(f"{name} must be a ({n or 'samples'}, {self.n_units}) float array "
                              f"({rows}), got {s.dtype} of shape {s.shape}")
-        if not np.all(np.isfinite(s)):
-            raise ValueError(f"{name} contains NaN or infinity")
+        check_finite(s, name)
         return s.astype(self.dtype, copy=False)
 
     def _check_sequences(self, name, x):
@@ -806,8 +802,7 @@ class Seq2SeqModel:
                 raise ValueError(f"{name} must have shape (samples, steps, {v}) or be integer "
                                  f"tokens (samples, steps), got shape {x.shape}"
                                  f"{shape_hint(name, x, v)}")
-            if not np.all(np.isfinite(x)):
-                raise ValueError(f"{name} contains NaN or infinity")
+            check_finite(x, name)
             x = x.astype(self.dtype, copy=False)
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{name} needs at least one sample and one step, got shape {x.shape}")
