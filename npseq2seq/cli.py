@@ -47,7 +47,7 @@ def build_model(kind, cardinality, units, n_out, seed, dtype=np.float32, mask_ze
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parsed(parser, argv)
     try:
         return args.run(args) or 0
     except BrokenPipeError:
@@ -62,6 +62,20 @@ def main(argv=None):
     except KeyboardInterrupt as interrupt:
         print(f"npseq2seq {args.command}: {str(interrupt) or 'interrupted'}", file=sys.stderr)
         return 130
+
+
+def _parsed(parser, argv):
+    """parse_args, but predict's tokens may come after its options: argparse
+    matches the empty list of tokens with the model file and leaves
+    `predict m.npz --steps 5 1 2 3`'s 1 2 3 over (CPython gh-59317, fixed only
+    in releases from late 2024 on)."""
+    args, left_over = parser.parse_known_args(argv)
+    options = [text for text in left_over if text.startswith("-") and not text[1:].isdigit()]
+    if left_over and not options and getattr(args, "tokens", None) is not None:
+        args.tokens += left_over            # (-1, say, is a token, refused as one)
+    elif left_over:
+        parser.error(f"unrecognized arguments: {' '.join(left_over)}")
+    return args
 
 
 class _Parser(argparse.ArgumentParser):

@@ -102,6 +102,32 @@ def test_predict_takes_the_source_as_train_prints_it(trained, capsys, tokens):
     assert capsys.readouterr().out.strip() == "3 7 2"
 
 
+@pytest.mark.parametrize("argv", [
+    ["--beam-width", "2", "M", "2", "7", "3", "5", "9"],
+    ["M", "--beam-width", "2", "2", "7", "3", "5", "9"],       # argparse left these over
+    ["M", "2", "7", "--beam-width", "2", "3", "5", "9"],
+    ["M", "2", "7", "3", "5", "9", "--beam-width", "2"],
+])
+def test_predict_takes_its_options_before_between_or_after_the_tokens(trained, capsys, argv):
+    argv = [str(trained) if text == "M" else text for text in argv]
+    assert main(["predict", *argv]) == 0
+    beams = capsys.readouterr().out.splitlines()
+    assert len(beams) == 2 and beams[0].startswith("3 7 2  (log p = ")
+
+
+def test_an_unknown_option_among_predicts_tokens_is_still_a_usage_error(trained, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(trained), "--steps", "2", "1", "--bogus", "2"])
+    assert exit_.value.code == 2 and capsys.readouterr().err == (
+        "npseq2seq: error: unrecognized arguments: 1 --bogus 2 (see npseq2seq --help)\n")
+
+
+def test_a_negative_token_after_an_option_is_refused_as_a_token(trained, capsys):
+    assert main(["predict", str(trained), "--steps", "2", "1", "-1"]) == 2
+    assert capsys.readouterr().err == ("npseq2seq predict: error: the source: tokens must lie "
+                                       "in 0..10, got values from -1 to 1\n")
+
+
 @pytest.mark.parametrize("tokens, message", [
     (["1", "x", "3"], "the source: expected integers, got 'x'"),
     ([",", "[]"], "the source is empty: expected integers separated by spaces or commas"),
