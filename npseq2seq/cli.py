@@ -501,7 +501,7 @@ def run_evaluate(args):
     acc = "" if counted is not None else f" - acc {result['acc']:.4f}"
     print(f"loss {result['loss']:.4f}{acc} - seq_acc {result['seq_acc']:.4f}")
     print(f"Accuracy: {100 * result['seq_acc']:.2f}%")
-    report_mistakes(target, predicted, model.n_features, counted)
+    report_mistakes(target, predicted, model.n_features, counted, end_token=model.end_token)
 
 
 def _reversal_sample(args, model):
@@ -517,14 +517,17 @@ def _reversal_sample(args, model):
     return reversal_task(samples, seed=12345 if args.seed is None else args.seed, **task)
 
 
-def report_mistakes(target, predicted, n_classes, counted=None, top=5):
+def report_mistakes(target, predicted, n_classes, counted=None, top=5, end_token=None):
     """Where the decodes go wrong: each step's accuracy and the commonest swaps
-    (on the counted steps only, if given)."""
+    (on the counted steps only, if given). The end token is named `end`: "5 as
+    end" is a decode that stopped early, "end as 5" one that went on."""
     by_step = " ".join("-" if np.isnan(a) else f"{100 * a:.2f}%"     # NaN: none that long
                        for a in accuracy_by_step(target, predicted, counted))
     print(f"By step: {by_step}")
     mistakes = most_confused(confusion_matrix(target, predicted, n_classes, counted), top)
-    listed = ", ".join(f"{i} as {j} ({times})" for i, j, times in mistakes)
+    named = {end_token: "end"}
+    listed = ", ".join(f"{named.get(i, i)} as {named.get(j, j)} ({times})"
+                       for i, j, times in mistakes)
     print(f"Commonest mistakes (true as predicted, times): {listed or 'none'}")
 
 

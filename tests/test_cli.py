@@ -212,6 +212,15 @@ def test_evaluate_of_a_perfect_model_lists_no_mistakes(capsys):
         "By step: 100.00% 100.00%", "Commonest mistakes (true as predicted, times): none"]
 
 
+def test_the_mistakes_of_an_end_token_model_name_its_end(capsys):
+    from npseq2seq.cli import report_mistakes
+    target = np.array([[3, 4, 0], [3, 0, 0], [4, 3, 0]])       # token 0 ends each
+    predicted = np.array([[3, 0, 0], [3, 4, 0], [4, 0, 0]])   # two stop early, one goes on
+    report_mistakes(target, predicted, n_classes=5, end_token=0)
+    assert capsys.readouterr().out.splitlines()[1] == (     # ties in token order
+        "Commonest mistakes (true as predicted, times): end as 4 (1), 3 as end (1), 4 as end (1)")
+
+
 def test_gradcheck_passes_and_prints_the_table(capsys):
     assert main(["gradcheck"]) == 0
     out = capsys.readouterr().out
@@ -814,8 +823,11 @@ def test_evaluate_pads_ended_targets_to_the_trained_length_and_counts_only_their
     (tmp_path / "t.txt").write_text("3 2 1\n5 4\n")
     assert main(["evaluate", str(tmp_path / "m.npz"), "--source", str(tmp_path / "s.txt"),
                  "--target", str(tmp_path / "t.txt")]) == 0
-    by_step = capsys.readouterr().out.splitlines()[2].split()[2:]
+    lines = capsys.readouterr().out.splitlines()
+    by_step = lines[2].split()[2:]
     assert len(by_step) == 5 and by_step[4] == "-"          # no target reaches step 5
+    went_on = model.predict(np.array([[1, 2, 3], [4, 5, 0]]))[[0, 1], [3, 2]]
+    assert np.all(went_on != 0) and f"end as {went_on[0]}" in lines[3]    # not "0 as ..."
     (tmp_path / "t.txt").write_text("3 2 1\n5\n")
     EncoderDecoder(8, 8, seed=0, mask_zero=True).save(tmp_path / "one_length.npz")
     assert main(["evaluate", str(tmp_path / "one_length.npz"), "--source", str(tmp_path / "s.txt"),
