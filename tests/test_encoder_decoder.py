@@ -2,6 +2,7 @@ import copy
 import io
 import os
 import pickle
+import re
 import tracemalloc
 
 import numpy as np
@@ -393,9 +394,14 @@ def test_validation_data_is_evaluated_after_every_epoch(capsys):
             assert type(expected[name]) is float
         assert all(type(figures[epoch]) is float for figures in history.history.values())
         assert history.history["loss"][epoch] == trained.history["loss"][0]
-        assert lines[2 * epoch + 1].endswith(
-            f" - acc: {history.history['acc'][epoch]:.4f} - val_loss: {expected['loss']:.4f}"
-            f" - val_acc: {expected['acc']:.4f} - val_seq_acc: {expected['seq_acc']:.4f}")
+        shown = {name: f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"   # (Keras's
+                 for name, value in expected.items()}                        # rule, below)
+        figures = re.escape(
+            f" - loss: {history.history['loss'][epoch]:.4f} - acc: "
+            f"{history.history['acc'][epoch]:.4f} - val_loss: {shown['loss']} - val_acc: "
+            f"{shown['acc']} - val_seq_acc: {shown['seq_acc']}")
+        assert re.fullmatch(         # Keras 2's verbose=2 line, the val_ figures after the rest
+            rf"3/3 - \d+s{figures} - \d+(s|ms|us)/epoch - \d+(s|ms|us)/step", lines[2 * epoch + 1])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -413,6 +419,29 @@ def test_fit_is_silent_with_verbose_0(capsys):
     source, target = ns.reversal_task(64, n_in=4, n_out=2, cardinality=9, seed=1)
     ns.EncoderDecoder(9, 8, seed=1).fit(source, target, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("seconds, unit, shown", [
+    (2.4, "epoch", "2s/epoch"), (1.0, "step", "1s/step"), (0.0, "step", "0s/step"),
+    (0.0026, "step", "3ms/step"), (0.001, "step", "1ms/step"), (0.000281, "step", "281us/step"),
+])
+def test_times_are_written_as_keras_writes_them(seconds, unit, shown):
+    # before: "0ms/step" for any step under half a millisecond, "1200ms/step" over a second
+    assert ns.models.progress.duration(seconds, unit) == shown
+
+
+def test_a_figure_under_a_thousandth_is_written_in_exponent_form_as_keras_writes_it():
+    stream = io.StringIO()
+    ns.models.progress.ProgressBar(5, verbose=1, stream=stream).finish(
+        {"loss": 0.00021, "acc": 1.0, "val_seq_acc": 0.0})
+    assert stream.getvalue().endswith(" - loss: 2.1000e-04 - acc: 1.0000 - val_seq_acc: 0.0000e+00\n")
+
+
+def test_verbose_2_writes_keras_2s_line_without_a_bar():
+    stream = io.StringIO()
+    ns.models.progress.ProgressBar(12, verbose=2, stream=stream).finish({"loss": 0.5})
+    assert re.fullmatch(r"12/12 - 0s - loss: 0\.5000 - \d+us/epoch - \d+us/step\n",
+                        stream.getvalue())
 
 
 def test_progress_bar_redraws_on_a_terminal():
