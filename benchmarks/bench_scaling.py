@@ -12,6 +12,8 @@ process, the two libraries back to back for each setting; a training
 step's time is the median over three timed stretches of --batches/3 steps,
 after WARMUP untimed steps. PyTorch needs them: at the tutorial's size its
 first 50 steps took 8.1 ms each here, the next 350 5-6 ms.
+npseq2seq runs twice, with fit's default workers=1 and with workers=2 (each
+batch shared with a second process, on the other core).
 The sweep runs --runs times; the table gives each setting's median step
 times and the median (and range) of its runs' ratios. One sweep is not
 enough on a shared machine: at the tutorial's size, three single sweeps one
@@ -19,8 +21,8 @@ after the other gave 1.01, 0.88 and 0.48 of PyTorch's time.
 """
 
 import argparse
+import functools
 import time
-
 
 import npseq2seq as ns
 from common import (add_python_options, interpreter, machine, median, missing, print_table,
@@ -52,14 +54,15 @@ def seconds_per_step(train, batches):
     return median(times)
 
 
-def npseq2seq_step(config, batches):
+def npseq2seq_step(config, batches, workers=1):
     src, tgt = data(config, batches + WARMUP)
     model = ns.EncoderDecoder(CARDINALITY, config["units"], seed=1)
     b = config["batch"]
 
-    def train(first, n):
+    def train(first, n):        # (workers=2: its second process starts in the warm-up)
         rows = slice(first * b, (first + n) * b)
-        model.fit(src[rows], tgt[rows], batch_size=b, shuffle=False, verbose=0)
+        model.fit(src[rows], tgt[rows], batch_size=b, shuffle=False, verbose=0,
+                  workers=workers)
 
     return seconds_per_step(train, batches)
 
@@ -93,7 +96,9 @@ def pytorch_step(config, batches):
     return seconds_per_step(train, batches)
 
 
-WORKERS = {"npseq2seq": npseq2seq_step, "pytorch": pytorch_step}
+WORKERS = {"npseq2seq": npseq2seq_step,
+           "npseq2seq-workers-2": functools.partial(npseq2seq_step, workers=2),
+           "pytorch": pytorch_step}
 
 
 def main():
@@ -101,19 +106,22 @@ def main():
     parser.add_argument("--batches", type=int, default=90, help="timed steps per setting")
     parser.add_argument("--runs", type=int, default=3,
                         help="sweeps; a setting's ratio is the median of its runs' ratios")
+    parser.add_argument("--peers", nargs="+", default=list(WORKERS), choices=list(WORKERS),
+                        help="what runs (default: all three)")
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--setting", type=int, help=argparse.SUPPRESS)
     add_python_options(parser)
     args = parser.parse_args()
     if args.worker:
         return report_result(WORKERS[args.worker](SWEEP[args.setting], args.batches))
-    # Setting by setting, the two libraries one after the other (in alternating
-    # order), so that the machine's drift over minutes does not bias a ratio;
+    # Setting by setting, the libraries one after the other (in an order that
+    # turns), so that the machine's drift over minutes does not bias a ratio;
     # then the whole sweep again, --runs times.
-    results = {name: [[] for _ in SWEEP] for name in WORKERS}
+    results = {name: [[] for _ in SWEEP] for name in args.peers}
     for run in range(args.runs):
         for k in range(len(SWEEP)):
-            names = list(WORKERS) if (k + run) % 2 == 0 else list(WORKERS)[::-1]
+            turn = (k + run) % len(args.peers)
+            names = args.peers[turn:] + args.peers[:turn]
             for name in [name for name in names if name in results]:
                 seconds, _ = run_worker(interpreter(args, name), __file__,
                                         ["--worker", name, "--setting", k, "--batches", args.batches])
@@ -125,23 +133,24 @@ def main():
 
 
 def report(results, runs):
+    """One row a setting: each library's median step time, and each npseq2seq
+    run's median ratio to PyTorch (its range over the runs)."""
+    names = [name for name in WORKERS if name in results]
+    compared = [name for name in names if name != "pytorch"] if "pytorch" in names else []
     rows = []
     for k, config in enumerate(SWEEP):
-        ours = results["npseq2seq"][k]
-        theirs = results.get("pytorch", [None] * len(SWEEP))[k]
-        row = [f"{config['units']}", f"{config['batch']}", f"{config['n_in']}",
-               f"{1e3 * median(ours):.2f}"]
-        if theirs is None:
-            rows.append(row + ["", "", ""])
-            continue
-        ratios = sorted(a / b for a, b in zip(ours, theirs))
-        rows.append(row + [f"{1e3 * median(theirs):.2f}",
-                           f"{median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})",
-                           "npseq2seq" if median(ratios) < 1 else "pytorch"])
+        times = {name: results[name][k] for name in names}
+        row = [f"{config['units']}", f"{config['batch']}", f"{config['n_in']}"]
+        row += [f"{1e3 * median(times[name]):.2f}" for name in names]
+        for name in compared:
+            ratios = sorted(a / b for a, b in zip(times[name], times["pytorch"]))
+            row.append(f"{median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})")
+        row.append(min(names, key=lambda name: median(times[name])))
+        rows.append(row)
     print_table(f"one training step (ms), median over {runs} runs of the sweep (each: the median "
                 f"of three stretches), each library in its own process\n{machine()}",
-                ["units", "batch", "source steps", "npseq2seq ms", "pytorch ms",
-                 "npseq2seq / pytorch (range)", "faster"], rows)
+                ["units", "batch", "source steps", *(f"{name} ms" for name in names),
+                 *(f"{name} / pytorch (range)" for name in compared), "fastest"], rows)
 
 
 if __name__ == "__main__":
