@@ -7,13 +7,13 @@ model, the batch and the source grow.
 From the tutorial's setting (128 units, batch 32, 6 source steps, 3 target
 steps, 51 classes), one size changes at a time: units 64 to 512, batch 32 to
 512, source length 6 to 60. For each, both libraries train the encoder-decoder
-with Adam (PyTorch as in bench_train.py), each setting and library in its own
-process, the two libraries back to back for each setting; a training
-step's time is the median over three timed stretches of --batches/3 steps,
-after WARMUP untimed steps. PyTorch needs them: at the tutorial's size its
-first 50 steps took 8.1 ms each here, the next 350 5-6 ms.
-npseq2seq runs twice, with fit's default workers=1 and with workers=2 (each
-batch shared with a second process, on the other core).
+with Adam (PyTorch as in bench_train.py); npseq2seq runs twice, with fit's
+default workers=1 and with workers=2 (each batch shared with a second
+process, on the other core). Each setting and run is a process of its own,
+the three back to back for each setting; a training step's time is the
+median over three timed stretches of --batches/3 steps, after WARMUP
+untimed steps. PyTorch needs them: at the tutorial's size its first 50
+steps took 8.1 ms each here, the next 350 5-6 ms.
 The sweep runs --runs times; the table gives each setting's median step
 times and the median (and range) of its runs' ratios. One sweep is not
 enough on a shared machine: at the tutorial's size, three single sweeps one
