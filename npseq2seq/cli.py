@@ -31,6 +31,7 @@ from .optimizers import Adam
 from .sequence_files import (counted_steps, digest, file_name, parse_line, read_pairs,
                              sequence_blocks, several_lengths, source_array, target_array)
 from .tasks import reversal_task
+from .trace import check_plottable
 
 MODELS = {"encoder-decoder": EncoderDecoder, "repeat-vector": RepeatVectorSeq2Seq}
 END = 0     # what ends each target of a --target file whose targets have several lengths
@@ -687,6 +688,8 @@ def add_bptt_trace(commands):
 
 
 def run_bptt_trace(args):
+    if args.plot:
+        check_plottable(args.plot)          # before the work (a --train run), not after
     model, task = _traced_model(args)
     train_seed, batch_seed = np.random.SeedSequence(args.seed).spawn(2)
     if args.train:

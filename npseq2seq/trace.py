@@ -13,14 +13,26 @@ dL/dc_t at every step of encoder and decoder; print it for a table with a bar
 chart, or `plot` it. `npseq2seq bptt-trace` does both from the command line.
 """
 
+import importlib.util
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from .io import write_atomically
+from .io import check_writable, write_atomically
 
-__all__ = ["GradientTrace"]
+__all__ = ["GradientTrace", "check_plottable"]
+
+NO_MATPLOTLIB = "plotting needs matplotlib, which is not installed; pip install matplotlib"
+
+
+def check_plottable(path):
+    """Raise now if GradientTrace.plot(path) could not write its file (the
+    folder missing or not writable, or no matplotlib), so that a command asked
+    for a plot fails before its work, not after."""
+    check_writable(path)
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(NO_MATPLOTLIB)
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,7 @@ class GradientTrace:
         try:
             import matplotlib
         except ImportError:
-            raise ImportError("plotting needs matplotlib, which is not installed; "
-                              "pip install matplotlib") from None
+            raise ImportError(NO_MATPLOTLIB) from None
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 

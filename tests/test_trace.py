@@ -143,11 +143,20 @@ def test_bptt_trace_train_traces_the_model_after_an_epoch(capsys):
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None,
                     reason="matplotlib is installed")
-def test_plot_without_matplotlib_says_what_to_install(tmp_path, capsys):
-    assert main(["bptt-trace", "--units", "4", "--samples", "2", "--plot",
+def test_plot_without_matplotlib_says_what_to_install_before_the_work(tmp_path, capsys):
+    assert main(["bptt-trace", "--units", "4", "--samples", "2", "--train", "64", "--plot",
                  str(tmp_path / "t.png")]) == 2
-    assert "matplotlib" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "matplotlib" in err and out == ""        # before: trained and printed the table
     assert not (tmp_path / "t.png").exists()
+
+
+def test_a_plot_path_that_cannot_be_written_is_refused_before_the_work(tmp_path, capsys):
+    path = tmp_path / "missing" / "t.png"
+    assert main(["bptt-trace", "--units", "4", "--samples", "2", "--train", "64",
+                 "--plot", str(path)]) == 2
+    assert capsys.readouterr() == ("", f"npseq2seq bptt-trace: error: cannot write {path}: the "
+                                       f"folder {path.parent} does not exist\n")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
