@@ -446,6 +446,16 @@ def test_adam_pytorch_epsilon_is_named():
     assert any("PyTorch's form" in f for f in report.findings)
 
 
+@pytest.mark.parametrize("returned, verdict", [
+    ("param[:1], m, v", "shape (1, 4), expected (3, 4)"),      # before: "missing (returned
+    ("'param', m, v", "not an array (a str)"),                 # None)", for both
+    ("None, m, v", "missing (returned None)"),
+])
+def test_adam_names_a_param_that_is_no_step_as_it_is(returned, verdict):
+    report = grade(ADAM, "adam_update", "return param, m, v", f"return {returned}")
+    assert rows(report)["param step"] == verdict
+
+
 # -- what a student can get wrong around the maths ----------------------------------------
 
 def test_an_exception_is_reported_with_its_line(tmp_path):
