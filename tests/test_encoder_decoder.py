@@ -430,6 +430,15 @@ def test_times_are_written_as_keras_writes_them(seconds, unit, shown):
     assert ns.models.progress.duration(seconds, unit) == shown
 
 
+@pytest.mark.parametrize("seconds, shown", [
+    (42.9, "42s"), (60.0, "60s"), (60.5, "1:00"), (65.2, "1:05"), (3600.0, "60:00"),
+    (3605.0, "1:00:05"),
+    (86399.0, "23:59:59"),
+])
+def test_the_time_left_is_written_as_keras_writes_it(seconds, shown):
+    assert ns.models.progress.clock(seconds) == shown       # before: "65s", "3605s"
+
+
 def test_a_figure_under_a_thousandth_is_written_in_exponent_form_as_keras_writes_it():
     stream = io.StringIO()
     ns.models.progress.ProgressBar(5, verbose=1, stream=stream).finish(

@@ -50,7 +50,7 @@ class ProgressBar:
         if now - self.last_draw >= 0.1:
             self.last_draw = now
             eta = (now - self.start) / done * (self.total - done)
-            self._write(f"\r{self._bar(done)} - ETA: {eta:.0f}s{self._metrics(metrics)}")
+            self._write(f"\r{self._bar(done)} - ETA: {clock(eta)}{self._metrics(metrics)}")
 
     def finish(self, metrics):
         if self.verbose == 0:
@@ -93,3 +93,13 @@ def duration(seconds, unit):
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.0f}ms/{unit}"
     return f"{seconds * 1e6:.0f}us/{unit}"
+
+
+def clock(seconds):
+    """A time left as Keras's bar writes it: '42s', '1:05', '1:00:05' (its
+    thresholds on the unrounded time, its %d formats, which cut fractions off)."""
+    if seconds > 3600:
+        return "%d:%02d:%02d" % (seconds // 3600, seconds % 3600 // 60, seconds % 60)
+    if seconds > 60:
+        return "%d:%02d" % (seconds // 60, seconds % 60)
+    return "%ds" % seconds
