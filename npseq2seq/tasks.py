@@ -35,13 +35,14 @@ def check_in_range(tokens, n_classes, what="tokens"):
 def check_finite(x, what, minimum=None):
     """ValueError naming `what` and its first bad value, and where it is,
     unless every value of x is finite (and at least `minimum`, if given)."""
-    bad = ~np.isfinite(x)
+    good = np.isfinite(x)
     if minimum is not None:
-        bad |= x < minimum
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        wanted = "finite" if minimum is None else f"finite and at least {minimum}"
-        raise ValueError(f"{what} must be {wanted}, got {x[where]} at index {where}")
+        good &= x >= minimum
+    if good.all():                  # (the one pass more, to find where, only on failure)
+        return
+    where = tuple(int(i) for i in np.argwhere(~good)[0])
+    wanted = "finite" if minimum is None else f"finite and at least {minimum}"
+    raise ValueError(f"{what} must be {wanted}, got {x[where]} at index {where}")
 
 
 def as_indices(tokens):
