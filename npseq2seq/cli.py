@@ -210,7 +210,8 @@ def add_train(commands):
                           "checkpoint; --learning-rate and --clipnorm, if given, change its "
                           "optimizer's)")
     sub.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                     help="0 silent, 1 progress bar (default), 2 one line per epoch")
+                     help="0 silent, 1 progress bar (default), 2 one line per epoch, "
+                          "without the bar (as Keras's)")
     sub.add_argument("--workers", type=int, choices=(1, 2), default=1,
                      help="processes sharing each batch (default 1; 2 uses a second core, "
                           "and the weights differ from 1 by rounding)")
