@@ -115,6 +115,18 @@ def test_predict_takes_its_options_before_between_or_after_the_tokens(trained, c
     assert len(beams) == 2 and beams[0].startswith("3 7 2  (log p = ")
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 99), min_size=1, max_size=6), st.data())
+def test_predicts_options_may_go_anywhere_after_the_model_file(tokens, data):
+    from npseq2seq.cli import _parsed
+    units = [[str(t)] for t in tokens]                  # a token, or an option and its value
+    for option in (["--steps", "4"], ["--beam-width", "2"]):
+        units.insert(data.draw(st.integers(0, len(units))), option)
+    args = _parsed(build_parser(), ["predict", "m.npz", *(w for unit in units for w in unit)])
+    assert (args.model, args.tokens, args.steps, args.beam_width) == (
+        "m.npz", [str(t) for t in tokens], 4, 2)
+
+
 def test_an_unknown_option_among_predicts_tokens_is_still_a_usage_error(trained, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["predict", str(trained), "--steps", "2", "1", "--bogus", "2"])
