@@ -443,7 +443,8 @@ def test_a_figure_under_a_thousandth_is_written_in_exponent_form_as_keras_writes
     stream = io.StringIO()
     ns.models.progress.ProgressBar(5, verbose=1, stream=stream).finish(
         {"loss": 0.00021, "acc": 1.0, "val_seq_acc": 0.0})
-    assert stream.getvalue().endswith(" - loss: 2.1000e-04 - acc: 1.0000 - val_seq_acc: 0.0000e+00\n")
+    assert stream.getvalue().endswith(
+        " - loss: 2.1000e-04 - acc: 1.0000 - val_seq_acc: 0.0000e+00\n")
 
 
 def test_verbose_2_writes_keras_2s_line_without_a_bar():

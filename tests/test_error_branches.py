@@ -20,7 +20,8 @@ TOKENS = np.zeros(3, np.int64)
     (STATE[0], TypeError, r"state must be the pair \(h, c\).*got ndarray"),
     ((STATE[0][:2], STATE[1]), ValueError,
      r"state h must be a \(3, 4\) float array .*got float32 of shape \(2, 4\)"),
-    ((STATE[0], np.full((3, 4), np.inf)), ValueError, r"state c must be finite, got inf at index \(0, 0\)"),
+    ((STATE[0], np.full((3, 4), np.inf)), ValueError,
+     r"state c must be finite, got inf at index \(0, 0\)"),
     ((STATE[0], STATE[1].astype(str)), ValueError, r"state c must be a \(3, 4\) float array"),
 ])
 def test_decode_step_refuses_a_bad_state(state, error, message):
@@ -36,7 +37,8 @@ CONTEXT, _ = REPEAT.encode(np.ones((3, 5), np.int64))
     (TOKENS, None, ValueError, r"context must be a \(samples, 4\) float array \(the encoder's h "
                                r"from encode, .*got int64 of shape \(3,\)"),
     (CONTEXT[:0], None, ValueError, r"context .*, at least one\), got float32 of shape \(0, 4\)"),
-    (np.full((3, 4), np.nan), None, ValueError, r"context must be finite, got nan at index \(0, 0\)"),
+    (np.full((3, 4), np.nan), None, ValueError,
+     r"context must be finite, got nan at index \(0, 0\)"),
     (CONTEXT, CONTEXT, TypeError, r"state must be the pair \(h, c\) returned by the decode_step "
                                   r"before \(None at the first step\), got ndarray"),
     (CONTEXT, (CONTEXT, CONTEXT[:2]), ValueError,
